@@ -1,0 +1,206 @@
+"""The ``loopwise`` command: serve, demo, users, audit. Every command takes ``--db``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from loopwise.config import DEFAULT_DATABASE_URL, Settings
+
+app = typer.Typer(help="loopwise: keep people in charge of machine-learning decisions.",
+                  no_args_is_help=True, add_completion=False)
+users_app = typer.Typer(help="People and their tokens.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (default: $LOOPWISE_DATABASE_URL, else "
+                 f"{DEFAULT_DATABASE_URL}); a bare path means a SQLite file."),
+]
+
+
+def _settings(db: str | None) -> Settings:
+    if db is None:
+        return Settings()
+    return Settings(database_url=db if "://" in db else f"sqlite:///{db}")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    Console(stderr=True).print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+@app.command()
+def serve(
+    db: DbOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Server processes.")] = 1,
+) -> None:
+    """Run the service (REST API and pages); migrates the database first."""
+    import uvicorn
+
+    from loopwise.store.db import Database
+
+    settings = _settings(db)
+    Database(settings.database_url).migrate()
+    os.environ["LOOPWISE_DATABASE_URL"] = settings.database_url
+    uvicorn.run("loopwise.server:create_app", factory=True, host=host, port=port,
+                workers=workers, log_level="info")
+
+
+@app.command()
+def demo(
+    db: DbOption = None,
+    simulate: Annotated[bool, typer.Option(
+        "--simulate", help="Simulated reviewers answer the queue; print the figures.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    host: Annotated[str, typer.Option(help="Address to serve on (without --simulate).")] = (
+        "127.0.0.1"),
+    port: Annotated[int, typer.Option(help="Port to serve on (without --simulate).")] = 8000,
+) -> None:
+    """The whole loop on real data (scikit-learn's breast-cancer diagnosis cases).
+
+    With --simulate, simulated reviewers answer the review queue and the figures are
+    printed. Without it, the project is built (first labels, first model, the rest routed),
+    the server starts, and you review the waiting items in your browser.
+    """
+    from loopwise.demo import simulate as run_simulation
+    from loopwise.loop import Loop
+
+    settings = _settings(db)
+    loop = Loop(settings=settings, random_state=seed)
+    if simulate:
+        console = Console(stderr=True)
+        with Progress(TextColumn("streaming cases"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console, disable=as_json) as bar:
+            task = bar.add_task("demo", total=569)
+            figures = run_simulation(
+                loop, random_state=seed,
+                on_progress=lambda done, total: bar.update(task, completed=done, total=total))
+        loop.close()
+        if as_json:
+            typer.echo(json.dumps({k: v for k, v in figures.items() if k != "project"}))
+        else:
+            _print_figures(figures)
+        return
+    _serve_demo(loop, settings, seed, host, port)
+
+
+def _print_figures(f: dict[str, Any]) -> None:
+    def pct(x: float | None) -> str:
+        return "—" if x is None else f"{100 * x:.1f}%"
+
+    ci = f["estimated_auto_error_ci"]
+    table = Table(title=f"loopwise demo · project {f['project']} · breast-cancer diagnosis")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("items", str(f["items"]))
+    table.add_row("automation rate", pct(f["automation_rate"]))
+    table.add_row("model-alone accuracy", pct(f["model_accuracy"]))
+    table.add_row("final-decision accuracy", pct(f["system_accuracy"]))
+    table.add_row(
+        "estimated auto-error (95% CI)",
+        f"{pct(f['estimated_auto_error'])} [{pct(ci[0])}, {pct(ci[1])}], "
+        f"n={f['estimated_auto_error_n']:g}")
+    table.add_row("true auto-error", pct(f["true_auto_error"]))
+    table.add_row("reviews", str(f["reviews"]))
+    table.add_row("model versions", str(f["model_versions"]))
+    Console().print(table)
+
+
+def _serve_demo(loop: Any, settings: Settings, seed: int, host: str, port: int) -> None:
+    import uvicorn
+
+    from loopwise.demo.data import breast_cancer_records
+    from loopwise.demo.simulate import SimulatedReviewer, _unique_name, drain_queue
+    from loopwise.server import create_app
+
+    import numpy as np
+
+    records, y, labels = breast_cancer_records(seed)
+    truth = {r["external_id"]: int(t) for r, t in zip(records, y, strict=True)}
+    name = _unique_name(loop, "breast-cancer")
+    proj = loop.create_project(name, labels=labels, policy={"threshold": 0.9, "audit_rate": 0.1})
+    helper = f"{name}-first-labels"
+    loop.create_user(helper, "reviewer")
+    proj.submit(records[:40])
+    drain_queue(loop, name, [SimulatedReviewer(helper, 1.0, np.random.default_rng(seed))],
+                truth, len(labels), labels)
+    proj.train()
+    proj.submit(records[40:])
+    you = loop.create_user(_free_user(loop, "you"), "reviewer")
+    admin = loop.create_user(_free_user(loop, "admin"), "admin")
+    waiting = proj.metrics()["queue"]["open"]
+    url = f"http://{host}:{port}"
+    console = Console()
+    console.print(f"[bold]loopwise demo[/] · project [bold]{name}[/]: {waiting} cases wait for "
+                  "a person.")
+    console.print(f"Review them at {url}/projects/{name}/review (sign in at {url}/)")
+    console.print(f"API docs at {url}/docs · admin token: {admin['token']}")
+    console.print(f"Your reviewer token: {you['token']}")
+    uvicorn.run(create_app(service=loop.service), host=host, port=port, log_level="warning")
+
+
+def _free_user(loop: Any, base: str) -> str:
+    names = {u["name"] for u in loop.service.list_users(loop.actor)}
+    name, i = base, 1
+    while name in names:
+        i += 1
+        name = f"{base}-{i}"
+    return name
+
+
+@users_app.command("create")
+def users_create(
+    name: Annotated[str, typer.Argument(help="The user's name.")],
+    role: Annotated[str, typer.Option(help="admin, expert, reviewer or service.")] = "reviewer",
+    db: DbOption = None,
+) -> None:
+    """Create a user and print the token (shown only once, the last word of the output)."""
+    from loopwise.errors import LoopwiseError
+    from loopwise.loop import Loop
+
+    loop = Loop(settings=_settings(db))
+    try:
+        user = loop.create_user(name, role)
+    except LoopwiseError as exc:
+        _fail(str(exc))
+        return
+    finally:
+        loop.close()
+    typer.echo(f"created {user['role']} {user['name']}; token (shown once): {user['token']}")
+
+
+@audit_app.command("verify")
+def audit_verify(db: DbOption = None) -> None:
+    """Recompute the hash chain; exit 1 and name the first broken event."""
+    from loopwise.loop import Loop
+
+    loop = Loop(settings=_settings(db))
+    try:
+        result = loop.verify_audit()
+    finally:
+        loop.close()
+    typer.echo(result["summary"])
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Entry point of the ``loopwise`` command."""
+    app(prog_name="loopwise")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""Settings in one place, read from ``LOOPWISE_*`` environment variables.
+
+Nothing is built at import time: ``Settings()`` reads the environment when called.
+
+>>> Settings(database_url="sqlite:///x.db").max_batch
+10000
+"""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///loopwise.db"
+
+
+class Settings(BaseSettings):
+    """Service settings; each field is also ``LOOPWISE_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="LOOPWISE_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    """SQLAlchemy URL: ``sqlite:///file.db`` or ``postgresql+psycopg://user@host/db``."""
+    max_batch: int = 10_000
+    """Most items one ``POST /items`` may carry (413 beyond)."""
+    sqlite_synchronous: str = "FULL"
+    """SQLite ``PRAGMA synchronous``: FULL survives power loss, NORMAL only a crash."""
+    pool_size: int = 10
+    """Connections per server process (PostgreSQL)."""
+    run_jobs: bool = True
+    """Run training jobs in this process's background threads."""

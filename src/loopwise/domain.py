@@ -1,0 +1,244 @@
+"""Vocabulary shared by every layer: enums, the policy and its validation.
+
+Nothing here imports a web, database or validation library, so the pure algorithm
+packages (``routing``, ``learning``, ``audit`` ...) can use it.
+
+>>> p = Policy.from_dict({"threshold": 0.8, "audit_rate": 0.1})
+>>> p.threshold, p.audit_rate, p.stopped
+(0.8, 0.1, False)
+>>> Policy.from_dict({"threshold": 2})
+Traceback (most recent call last):
+...
+loopwise.errors.InvalidInput: policy.threshold: must be a number in [0, 1], got 2
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from loopwise.errors import InvalidInput
+
+
+class Route(StrEnum):
+    """Where an item goes."""
+
+    AUTO = "auto"
+    REVIEW = "review"
+    EXPERT = "expert"
+    AUDITED = "audited"
+
+
+class Reason(StrEnum):
+    """Why an item went where it did (``rule:<name>`` is built with :func:`rule_reason`)."""
+
+    CONFIDENT = "confident"
+    UNCERTAIN = "uncertain"
+    NOVEL = "novel"
+    AUDIT_SAMPLE = "audit_sample"
+    DISAGREEMENT = "disagreement"
+    STOPPED = "stopped"
+    OVER_BUDGET = "over_budget"
+    NO_MODEL = "no_model"
+    ESCALATED = "escalated"
+    SEED = "seed"
+
+
+def rule_reason(name: str) -> str:
+    """The reason code of a rule: ``rule_reason("high_amount") == "rule:high_amount"``."""
+    return f"rule:{name}"
+
+
+class Role(StrEnum):
+    """What a user may do: admins configure, experts decide escalations and override,
+    reviewers answer tasks, services submit items and read results."""
+
+    ADMIN = "admin"
+    EXPERT = "expert"
+    REVIEWER = "reviewer"
+    SERVICE = "service"
+
+
+class TaskState(StrEnum):
+    OPEN = "open"
+    CLAIMED = "claimed"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class DecisionSource(StrEnum):
+    MODEL = "model"
+    REVIEWER = "reviewer"
+    CONSENSUS = "consensus"
+    EXPERT = "expert"
+    OVERRIDE = "override"
+
+
+HUMAN_SOURCES = frozenset(
+    {
+        DecisionSource.REVIEWER,
+        DecisionSource.CONSENSUS,
+        DecisionSource.EXPERT,
+        DecisionSource.OVERRIDE,
+    }
+)
+
+
+class InputKind(StrEnum):
+    TABULAR = "tabular"
+    TEXT = "text"
+    IMAGE = "image"
+
+
+class ModelStatus(StrEnum):
+    CHAMPION = "champion"
+    CHALLENGER = "challenger"
+    RETIRED = "retired"
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+"""A project's name: URL-safe, lower case, 1-63 characters."""
+
+_RULE_OPS = frozenset({">", ">=", "<", "<=", "==", "!=", "in", "not in"})
+
+
+def _number(value: Any, name: str, lo: float, hi: float) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or not lo <= value <= hi:
+        raise InvalidInput(f"policy.{name}: must be a number in [{lo:g}, {hi:g}], got {value!r}")
+    return float(value)
+
+
+def _count(value: Any, name: str, lo: int, *, optional: bool = False) -> int | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < lo:
+        raise InvalidInput(f"policy.{name}: must be a whole number >= {lo}, got {value!r}")
+    return value
+
+
+def _validate_rule(rule: Any, i: int) -> dict[str, Any]:
+    where = f"policy.rules[{i}]"
+    if not isinstance(rule, dict):
+        raise InvalidInput(f"{where}: must be an object with name, if and route")
+    unknown = set(rule) - {"name", "if", "route"}
+    if unknown:
+        raise InvalidInput(f"{where}: unknown keys {sorted(unknown)}; allowed: name, if, route")
+    name = rule.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+        raise InvalidInput(f"{where}.name: must be 1-64 letters, digits, '_', '.', '-'")
+    if rule.get("route") not in (Route.REVIEW, Route.EXPERT):
+        raise InvalidInput(
+            f"{where}.route: must be 'review' or 'expert', got {rule.get('route')!r}"
+        )
+    cond = rule.get("if")
+    if not isinstance(cond, dict) or not cond:
+        raise InvalidInput(f"{where}.if: must be a non-empty object of field -> {{op: value}}")
+    for fld, test in cond.items():
+        if not isinstance(fld, str) or fld.split(".")[0] not in ("meta", "data", "prediction"):
+            raise InvalidInput(
+                f"{where}.if: field {fld!r} must start with 'meta.', 'data.' or 'prediction.'"
+            )
+        if not isinstance(test, dict) or not test:
+            raise InvalidInput(f"{where}.if.{fld}: must be an object like {{'>': 10000}}")
+        for op, operand in test.items():
+            if op not in _RULE_OPS:
+                raise InvalidInput(
+                    f"{where}.if.{fld}: unknown operator {op!r}; known: {sorted(_RULE_OPS)}"
+                )
+            if op in ("in", "not in") and not isinstance(operand, list):
+                raise InvalidInput(f"{where}.if.{fld}: {op!r} needs a list, got {operand!r}")
+    return {"name": name, "if": cond, "route": str(rule["route"])}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The rules a project's gate and queue follow (see ARCHITECTURE.md, "policy").
+
+    Build one with :meth:`from_dict`, which validates every field and names the bad one.
+    """
+
+    threshold: float = 0.9
+    target_error: float | None = None
+    delta: float = 0.1
+    audit_rate: float = 0.02
+    stopped: bool = False
+    rules: list[dict[str, Any]] = field(default_factory=list)
+    budget_per_hour: int | None = None
+    min_reviews: int = 1
+    max_reviews: int = 1
+    consensus_confidence: float = 0.95
+    retrain_every: int | None = None
+    strategy: str = "margin"
+    lease_seconds: int = 600
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any] | None) -> Policy:
+        """Validate ``raw`` (missing fields take their defaults); raise InvalidInput."""
+        raw = dict(raw or {})
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(raw) - known
+        if unknown:
+            raise InvalidInput(f"policy: unknown fields {sorted(unknown)}; known: {sorted(known)}")
+        d = asdict(cls())
+        d.update(raw)
+        stopped = d["stopped"]
+        if not isinstance(stopped, bool):
+            raise InvalidInput(f"policy.stopped: must be true or false, got {stopped!r}")
+        target = d["target_error"]
+        if target is not None:
+            target = _number(target, "target_error", 0.0, 1.0)
+            if target <= 0:
+                raise InvalidInput("policy.target_error: must be > 0")
+        rules = d["rules"]
+        if not isinstance(rules, list):
+            raise InvalidInput(f"policy.rules: must be a list, got {type(rules).__name__}")
+        checked = [_validate_rule(r, i) for i, r in enumerate(rules)]
+        names = [r["name"] for r in checked]
+        if len(set(names)) != len(names):
+            raise InvalidInput("policy.rules: rule names must be unique")
+        min_r = _count(d["min_reviews"], "min_reviews", 1)
+        max_r = _count(d["max_reviews"], "max_reviews", 1)
+        assert min_r is not None and max_r is not None
+        if max_r < min_r:
+            raise InvalidInput(f"policy.max_reviews ({max_r}) must be >= min_reviews ({min_r})")
+        strategy = d["strategy"]
+        if not isinstance(strategy, str) or not strategy:
+            raise InvalidInput(f"policy.strategy: must be a strategy name, got {strategy!r}")
+        lease = _count(d["lease_seconds"], "lease_seconds", 1)
+        assert lease is not None
+        return cls(
+            threshold=_number(d["threshold"], "threshold", 0.0, 1.0),
+            target_error=target,
+            delta=_number(d["delta"], "delta", 1e-9, 0.5),
+            audit_rate=_number(d["audit_rate"], "audit_rate", 0.0, 1.0),
+            stopped=stopped,
+            rules=checked,
+            budget_per_hour=_count(d["budget_per_hour"], "budget_per_hour", 0, optional=True),
+            min_reviews=min_r,
+            max_reviews=max_r,
+            consensus_confidence=_number(
+                d["consensus_confidence"], "consensus_confidence", 0.5, 1.0
+            ),
+            retrain_every=_count(d["retrain_every"], "retrain_every", 1, optional=True),
+            strategy=strategy,
+            lease_seconds=lease,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy; ``Policy.from_dict(p.to_dict()) == p``."""
+        return asdict(self)
+
+    def merged(self, changes: dict[str, Any]) -> Policy:
+        """A new policy with ``changes`` applied on top of this one, validated."""
+        return Policy.from_dict({**self.to_dict(), **changes})

@@ -1,0 +1,231 @@
+"""The Python library: ``Loop`` runs the loop in-process on a database; ``Project`` is a
+handle with the same verbs whether it comes from a ``Loop`` or an HTTP ``Client``.
+
+>>> import tempfile, os
+>>> loop = Loop(os.path.join(tempfile.mkdtemp(), "doc.db"))
+>>> triage = loop.create_project("triage", labels=["benign", "malignant"])
+>>> [d["route"] for d in triage.submit([{"data": {"x": 1}}], proba=[[0.99, 0.01]])]
+['auto']
+>>> loop.close()
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from loopwise.config import Settings
+from loopwise.service import LOCAL, Principal, Service
+from loopwise.store.db import Database
+
+
+class Backend(Protocol):
+    """What a :class:`Project` needs from its loop, in-process or over HTTP."""
+
+    def _project_info(self, name: str) -> dict[str, Any]: ...
+    def _submit(self, name: str, records: list[dict[str, Any]],
+                proba: list[list[float]] | None) -> list[dict[str, Any]]: ...
+    def _item(self, name: str, item_id: int) -> dict[str, Any]: ...
+    def _claim(self, name: str, n: int) -> list[dict[str, Any]]: ...
+    def _metrics(self, name: str) -> dict[str, Any]: ...
+    def _train(self, name: str, estimator: Any | None) -> dict[str, Any]: ...
+    def _models(self, name: str) -> list[dict[str, Any]]: ...
+    def _update_policy(self, name: str, changes: dict[str, Any]) -> dict[str, Any]: ...
+    def _export(self, name: str, format: str) -> Iterator[str]: ...
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars to Python, NaN to None: what JSON can carry."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def as_records(records: Any, sensitive: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Records from a list of dicts, or from a DataFrame (an ``external_id`` column becomes
+    the external id, the project's sensitive attributes go to ``meta``, the rest is data).
+    """
+    if hasattr(records, "to_dict") and hasattr(records, "columns"):
+        out = []
+        for row in records.to_dict("records"):
+            row = {str(k): _plain(v) for k, v in row.items()}
+            ext = row.pop("external_id", None)
+            meta = {k: row.pop(k) for k in list(row) if k in sensitive}
+            rec: dict[str, Any] = {"data": row, "meta": meta}
+            if ext is not None:
+                rec["external_id"] = str(ext)
+            out.append(rec)
+        return out
+    if isinstance(records, Mapping) or not isinstance(records, Iterable):
+        raise TypeError("records must be a list of dicts or a DataFrame")
+    return [dict(r) if isinstance(r, Mapping) else r for r in records]
+
+
+class Project:
+    """A project handle: the loop's verbs for one project (same from Loop and Client)."""
+
+    def __init__(self, backend: Backend, name: str) -> None:
+        self._backend = backend
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Project({self.name!r})"
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """Labels, input kind, policy and champion model, read now."""
+        return self._backend._project_info(self.name)
+
+    def submit(self, records: Any, proba: npt.ArrayLike | None = None) -> list[dict[str, Any]]:
+        """Submit items (list of dicts or a DataFrame) with optional (n, k) probabilities;
+        returns one decision per item: ``item_id, external_id, route, reason, label,
+        confidence``."""
+        sensitive = self.info["sensitive"] if hasattr(records, "columns") else ()
+        recs = as_records(records, sensitive)
+        arr = None if proba is None else np.asarray(proba, dtype=np.float64).tolist()
+        return self._backend._submit(self.name, recs, arr)
+
+    def item(self, item_id: int) -> dict[str, Any]:
+        return self._backend._item(self.name, item_id)
+
+    def claim(self, n: int = 1) -> list[dict[str, Any]]:
+        """Claim up to n tasks for this loop's user; [] when the queue is empty."""
+        return self._backend._claim(self.name, n)
+
+    def metrics(self) -> dict[str, Any]:
+        return self._backend._metrics(self.name)
+
+    def train(self, estimator: Any | None = None) -> dict[str, Any]:
+        """Train on the human decisions so far; the new version becomes champion."""
+        return self._backend._train(self.name, estimator)
+
+    def models(self) -> list[dict[str, Any]]:
+        return self._backend._models(self.name)
+
+    def update_policy(self, **changes: Any) -> dict[str, Any]:
+        """Change policy fields (admin): ``project.update_policy(stopped=True)``."""
+        return self._backend._update_policy(self.name, changes)
+
+    def export(self, format: str = "jsonl") -> str:
+        """Every item with prediction, route, decision and reviews (jsonl, csv, label-studio)."""
+        return "".join(self._backend._export(self.name, format))
+
+
+class Loop:
+    """The loop in this process, on a database URL (SQLite file or PostgreSQL).
+
+    Acts as the local admin; ``loop.as_user("alice")`` acts as a stored user (to claim and
+    answer tasks). The schema is migrated on open.
+    """
+
+    def __init__(self, url: str | None = None, *, settings: Settings | None = None,
+                 random_state: int | None = None) -> None:
+        if settings is None:
+            settings = Settings() if url is None else Settings(database_url=_url(url))
+        self.settings = settings
+        db = Database(settings.database_url, pool_size=settings.pool_size,
+                      sqlite_synchronous=settings.sqlite_synchronous)
+        db.migrate()
+        self.service = Service(db, settings)
+        if random_state is not None:
+            self.service.seed(random_state)
+        self.actor: Principal = LOCAL
+
+    def as_user(self, name: str) -> Loop:
+        """The same loop acting as the stored user ``name``."""
+        other = object.__new__(Loop)
+        other.settings, other.service = self.settings, self.service
+        other.actor = self.service.principal(name)
+        return other
+
+    def close(self) -> None:
+        self.service.db.dispose()
+
+    def __enter__(self) -> Loop:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- projects and people
+    def create_project(self, name: str, *, labels: list[str], input: str = "tabular",
+                       sensitive: list[str] | None = None,
+                       policy: dict[str, Any] | None = None) -> Project:
+        self.service.create_project(self.actor, name, labels=labels, input=input,
+                                    sensitive=sensitive, policy=policy)
+        return Project(self, name)
+
+    def project(self, name: str) -> Project:
+        """A handle on an existing project (NotFound if there is none)."""
+        self.service.get_project(self.actor, name)
+        return Project(self, name)
+
+    def projects(self) -> list[dict[str, Any]]:
+        return self.service.list_projects(self.actor)
+
+    def create_user(self, name: str, role: str = "reviewer") -> dict[str, Any]:
+        """A new user; the reply's token is shown only this once."""
+        return self.service.create_user(self.actor, name, role)
+
+    # -- tasks
+    def submit_task(self, task_id: int, label: str, *, comment: str | None = None,
+                    seconds: float | None = None) -> dict[str, Any]:
+        return self.service.submit_review(self.actor, task_id, label, comment=comment,
+                                          seconds=seconds)
+
+    def release(self, task_id: int) -> dict[str, Any]:
+        return self.service.release(self.actor, task_id)
+
+    def escalate(self, task_id: int, comment: str | None = None) -> dict[str, Any]:
+        return self.service.escalate(self.actor, task_id, comment)
+
+    # -- audit and jobs
+    def audit_events(self, **filters: Any) -> list[dict[str, Any]]:
+        return self.service.list_events(self.actor, **filters)
+
+    def verify_audit(self) -> dict[str, Any]:
+        return self.service.verify_audit_json(self.actor)
+
+    def job(self, job_id: int) -> dict[str, Any]:
+        return self.service.get_job(self.actor, job_id)
+
+    # -- Backend
+    def _project_info(self, name: str) -> dict[str, Any]:
+        return self.service.get_project(self.actor, name)
+
+    def _submit(self, name: str, records: list[dict[str, Any]],
+                proba: list[list[float]] | None) -> list[dict[str, Any]]:
+        return self.service.submit(self.actor, name, records, proba)
+
+    def _item(self, name: str, item_id: int) -> dict[str, Any]:
+        return self.service.get_item(self.actor, name, item_id)
+
+    def _claim(self, name: str, n: int) -> list[dict[str, Any]]:
+        return self.service.claim(self.actor, name, n)
+
+    def _metrics(self, name: str) -> dict[str, Any]:
+        return self.service.metrics(self.actor, name)
+
+    def _train(self, name: str, estimator: Any | None) -> dict[str, Any]:
+        return self.service.train(self.actor, name, estimator=estimator)
+
+    def _models(self, name: str) -> list[dict[str, Any]]:
+        return self.service.list_models(self.actor, name)
+
+    def _update_policy(self, name: str, changes: dict[str, Any]) -> dict[str, Any]:
+        return self.service.update_policy(self.actor, name, changes)
+
+    def _export(self, name: str, format: str) -> Iterator[str]:
+        return self.service.export(self.actor, name, format)
+
+
+def _url(url: str) -> str:
+    """A bare file path means a SQLite file."""
+    return url if "://" in url else f"sqlite:///{url}"
+

@@ -1,0 +1,115 @@
+"""Metrics computed from the store: routing, automation, agreement, error of auto decisions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, select
+
+from loopwise.domain import DecisionSource, Route, TaskState
+from loopwise.oversight import weighted_rate, wilson
+from loopwise.service.base import Principal, ProjectRow, ServiceBase
+from loopwise.store.tables import (
+    decisions,
+    items,
+    model_versions,
+    predictions,
+    reviews,
+    routes,
+    tasks,
+)
+
+
+class MetricsMixin(ServiceBase):
+    def metrics(self, actor: Principal, project: str) -> dict[str, Any]:
+        """Counts by route and reason, automation, human–model agreement, the estimated
+        error of automatic decisions (from audited items, with a 95% interval and its n)."""
+        self.require_reader(actor)
+        with self.reading() as conn:
+            p = self.project_row(conn, project)
+            return self._metrics(conn, p)
+
+    def _metrics(self, conn: Connection, p: ProjectRow) -> dict[str, Any]:
+        initial = and_(routes.c.project_id == p.id, routes.c.initial.is_(True))
+        by_route: dict[str, int] = {}
+        by_reason: dict[str, int] = {}
+        for r in conn.execute(
+            select(routes.c.route, routes.c.reason, func.count())
+            .where(initial)
+            .group_by(routes.c.route, routes.c.reason)
+        ):
+            by_route[r[0]] = by_route.get(r[0], 0) + r[2]
+            by_reason[r[1]] = by_reason.get(r[1], 0) + r[2]
+        n_items = sum(by_route.values())
+        n_auto = by_route.get(Route.AUTO.value, 0) + by_route.get(Route.AUDITED.value, 0)
+
+        queue = {s.value: 0 for s in TaskState}
+        for r in conn.execute(
+            select(tasks.c.state, func.count())
+            .where(tasks.c.project_id == p.id)
+            .group_by(tasks.c.state)
+        ):
+            queue[r[0]] = r[1]
+        oldest = conn.execute(
+            select(func.min(tasks.c.created_at)).where(
+                tasks.c.project_id == p.id, tasks.c.state == TaskState.OPEN
+            )
+        ).scalar()
+
+        by_source = {
+            r[0]: r[1]
+            for r in conn.execute(
+                select(decisions.c.source, func.count())
+                .where(decisions.c.project_id == p.id, decisions.c.current.is_(True))
+                .group_by(decisions.c.source)
+            )
+        }
+        # Each review against the prediction the reviewer saw (an item's first prediction).
+        first_pred = (
+            select(predictions.c.item_id, func.min(predictions.c.id).label("pid"))
+            .group_by(predictions.c.item_id)
+            .subquery()
+        )
+        rows = conn.execute(
+            select(reviews.c.label, predictions.c.label, routes.c.route, routes.c.inclusion_prob)
+            .join(items, items.c.id == reviews.c.item_id)
+            .join(first_pred, first_pred.c.item_id == reviews.c.item_id)
+            .join(predictions, predictions.c.id == first_pred.c.pid)
+            .join(routes, and_(routes.c.item_id == reviews.c.item_id, routes.c.initial.is_(True)))
+            .where(items.c.project_id == p.id)
+        ).all()
+        agree = sum(1 for r in rows if r[0] == r[1])
+        audited = [(r[0] != r[1], r[3]) for r in rows if r[2] == Route.AUDITED.value]
+        auto_error = weighted_rate([a for a, _ in audited], [pi for _, pi in audited])
+        n_reviews = conn.execute(
+            select(func.count())
+            .select_from(reviews)
+            .join(items, items.c.id == reviews.c.item_id)
+            .where(items.c.project_id == p.id)
+        ).scalar_one()
+        n_models = conn.execute(
+            select(func.count()).where(model_versions.c.project_id == p.id)
+        ).scalar_one()
+        target = p.policy.target_error
+        return {
+            "project": p.name,
+            "items": n_items,
+            "by_route": by_route,
+            "by_reason": by_reason,
+            "automation_rate": n_auto / n_items if n_items else None,
+            "decided": sum(by_source.values()),
+            "decisions_by_source": by_source,
+            "human_labels": sum(v for k, v in by_source.items() if k != DecisionSource.MODEL.value),
+            "queue": {**queue, "oldest_open_at": None if oldest is None else oldest.isoformat()},
+            "reviews": n_reviews,
+            "agreement": wilson(agree, len(rows)).to_dict(),
+            "auto_error": {
+                **auto_error.to_dict(),
+                "errors": sum(1 for a, _ in audited if a),
+                "target": target,
+            },
+            "corrections": sum(1 for a, _ in audited if a),
+            "threshold": p.policy.threshold,
+            "policy_version": p.policy_version,
+            "model_versions": n_models,
+        }

@@ -1,0 +1,390 @@
+"""People's work: claim a task, answer, release, escalate; and reading an item back."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from loopwise.domain import DecisionSource, Reason, Role, Route, TaskState
+from loopwise.errors import Conflict, InvalidInput, NotFound
+from loopwise.service.base import Principal, ProjectRow, Unit, utcnow
+from loopwise.service.views import ViewsMixin
+from loopwise.store.queue import claim_tasks, lock_task
+from loopwise.store.tables import (
+    decisions,
+    items,
+    model_versions,
+    projects,
+    reviews,
+    routes,
+    tasks,
+    users,
+)
+
+MAX_CLAIM = 100
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.isoformat()
+
+
+class ReviewMixin(ViewsMixin):
+    def claim(self, actor: Principal, project: str, n: int = 1) -> list[dict[str, Any]]:
+        """Claim up to ``n`` open tasks for the actor (leased for the policy's lease_seconds).
+
+        Experts and admins get escalations first, then reviews; reviewers get reviews.
+        Returns an empty list when the queue has nothing for this person.
+        """
+        self.require(actor, Role.REVIEWER, Role.EXPERT)
+        if actor.id is None:
+            raise InvalidInput("claiming needs a named user: use loop.as_user(name)")
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_CLAIM:
+            raise InvalidInput(f"n: must be a whole number from 1 to {MAX_CLAIM}, got {n!r}")
+        kinds = [Route.REVIEW.value]
+        if actor.role in (Role.EXPERT, Role.ADMIN):
+            kinds.insert(0, Route.EXPERT.value)
+        with self.unit() as u:
+            p = self.project_row(u.conn, project)
+            got = claim_tasks(
+                u.conn,
+                project_id=p.id,
+                user_id=actor.id,
+                kinds=kinds,
+                n=n,
+                lease_seconds=p.policy.lease_seconds,
+                now=u.now,
+            )
+            for c in got:
+                if c.reclaimed_from is not None:
+                    u.emit(
+                        "task.expired",
+                        p.name,
+                        None,
+                        task_id=c.task_id,
+                        item_id=c.item_id,
+                        user_id=c.reclaimed_from,
+                    )
+                u.emit(
+                    "task.claimed",
+                    p.name,
+                    actor,
+                    task_id=c.task_id,
+                    item_id=c.item_id,
+                    lease_expires_at=c.lease_expires_at.isoformat(),
+                )
+            if not got:
+                return []
+            views = self._task_items(u.conn, p, [c.item_id for c in got])
+            return [
+                {
+                    "task_id": c.task_id,
+                    "item_id": c.item_id,
+                    "kind": c.kind,
+                    "reason": c.reason,
+                    "lease_expires_at": c.lease_expires_at.isoformat(),
+                    **views[c.item_id],
+                }
+                for c in got
+            ]
+
+    def my_tasks(self, actor: Principal, project: str) -> list[dict[str, Any]]:
+        """The tasks the actor holds now (claimed, lease not run out), oldest first."""
+        self.require(actor, Role.REVIEWER, Role.EXPERT)
+        with self.reading() as conn:
+            p = self.project_row(conn, project)
+            rows = conn.execute(
+                select(tasks.c.id, tasks.c.item_id, tasks.c.kind, tasks.c.reason,
+                       tasks.c.lease_expires_at)
+                .where(tasks.c.project_id == p.id, tasks.c.assignee_id == actor.id,
+                       tasks.c.state == TaskState.CLAIMED,
+                       tasks.c.lease_expires_at >= utcnow())
+                .order_by(tasks.c.id)
+            ).all()
+            views = self._task_items(conn, p, [r.item_id for r in rows]) if rows else {}
+        return [
+            {"task_id": r.id, "item_id": r.item_id, "kind": r.kind, "reason": r.reason,
+             "lease_expires_at": r.lease_expires_at.isoformat(), **views[r.item_id]}
+            for r in rows
+        ]
+
+    def _task_for_update(self, u: Unit, actor: Principal, task_id: int) -> tuple[Any, ProjectRow]:
+        t = lock_task(u.conn, task_id)
+        if t is None:
+            raise NotFound(f"task {task_id} not found")
+        name = u.conn.execute(
+            select(projects.c.name).where(projects.c.id == t.project_id)
+        ).scalar_one()
+        return t, self.project_row(u.conn, name)
+
+    @staticmethod
+    def _check_holder(t: Any, actor: Principal, now: datetime) -> None:
+        if t.state == TaskState.DONE:
+            raise Conflict(f"task {t.id} is already done")
+        if t.state == TaskState.CANCELLED:
+            raise Conflict(f"task {t.id} was escalated or cancelled")
+        if t.state == TaskState.OPEN:
+            raise Conflict(f"task {t.id} is not claimed; claim it first")
+        if t.assignee_id != actor.id:
+            raise Conflict(f"task {t.id} is claimed by someone else")
+        if t.lease_expires_at is not None and t.lease_expires_at < now:
+            raise Conflict(
+                f"task {t.id}: your lease expired at {t.lease_expires_at.isoformat()}; claim again"
+            )
+
+    def submit_review(
+        self,
+        actor: Principal,
+        task_id: int,
+        label: str,
+        *,
+        comment: str | None = None,
+        seconds: float | None = None,
+    ) -> dict[str, Any]:
+        """Answer a claimed task with a label; returns the item's decision after it."""
+        self.require(actor, Role.REVIEWER, Role.EXPERT)
+        if comment is not None and (not isinstance(comment, str) or len(comment) > 10_000):
+            raise InvalidInput("comment: must be text of at most 10,000 characters")
+        if seconds is not None and (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not math.isfinite(seconds)
+            or seconds < 0
+        ):
+            raise InvalidInput(f"seconds: must be a number >= 0, got {seconds!r}")
+        with self.unit() as u:
+            t, p = self._task_for_update(u, actor, task_id)
+            if t.kind == Route.EXPERT:
+                self.require(actor, Role.EXPERT)
+            idx = p.label_index(label) if isinstance(label, str) else None
+            if idx is None:
+                raise InvalidInput(
+                    f"label: {label!r} is not one of this project's labels {p.labels}",
+                    errors=[{"loc": ["label"], "msg": "unknown label", "allowed": p.labels}],
+                )
+            self._check_holder(t, actor, u.now)
+            u.conn.execute(
+                insert(reviews).values(
+                    task_id=t.id,
+                    item_id=t.item_id,
+                    user_id=actor.id,
+                    label=idx,
+                    seconds=None if seconds is None else float(seconds),
+                    comment=comment,
+                    created_at=u.now,
+                )
+            )
+            u.conn.execute(
+                update(tasks).where(tasks.c.id == t.id).values(state=TaskState.DONE, done_at=u.now)
+            )
+            u.emit(
+                "review.submitted",
+                p.name,
+                actor,
+                task_id=t.id,
+                item_id=t.item_id,
+                label=idx,
+                seconds=seconds,
+                comment=comment,
+            )
+            source = DecisionSource.EXPERT if t.kind == Route.EXPERT else DecisionSource.REVIEWER
+            current = u.conn.execute(
+                select(decisions.c.id, decisions.c.label, decisions.c.source).where(
+                    decisions.c.item_id == t.item_id, decisions.c.current.is_(True)
+                )
+            ).first()
+            if current is None or current.label != idx or t.kind == Route.EXPERT:
+                reason = None
+                if current is not None:
+                    reason = (
+                        "audit_disagreement"
+                        if current.source == DecisionSource.MODEL
+                        else "expert_decision"
+                    )
+                    u.conn.execute(
+                        update(decisions).where(decisions.c.id == current.id).values(current=False)
+                    )
+                u.conn.execute(
+                    insert(decisions).values(
+                        item_id=t.item_id,
+                        project_id=p.id,
+                        label=idx,
+                        source=source.value,
+                        user_id=actor.id,
+                        reason=reason,
+                        current=True,
+                        created_at=u.now,
+                    )
+                )
+                u.emit(
+                    "decision.made",
+                    p.name,
+                    actor,
+                    item_id=t.item_id,
+                    label=idx,
+                    source=source.value,
+                    replaces=None if current is None else current.id,
+                    previous_label=None if current is None else current.label,
+                )
+            return self._summaries(u.conn, p, [t.item_id])[t.item_id]
+
+    def release(self, actor: Principal, task_id: int) -> dict[str, Any]:
+        """Give a claimed task back to the queue."""
+        self.require(actor, Role.REVIEWER, Role.EXPERT)
+        with self.unit() as u:
+            t, p = self._task_for_update(u, actor, task_id)
+            self._check_holder(t, actor, u.now)
+            u.conn.execute(
+                update(tasks)
+                .where(tasks.c.id == t.id)
+                .values(
+                    state=TaskState.OPEN, assignee_id=None, lease_expires_at=None, claimed_at=None
+                )
+            )
+            u.emit("task.released", p.name, actor, task_id=t.id, item_id=t.item_id)
+            return {"task_id": t.id, "state": TaskState.OPEN.value}
+
+    def escalate(
+        self, actor: Principal, task_id: int, comment: str | None = None
+    ) -> dict[str, Any]:
+        """Send the item of a claimed task to an expert; the task ends, an expert task opens."""
+        self.require(actor, Role.REVIEWER, Role.EXPERT)
+        with self.unit() as u:
+            t, p = self._task_for_update(u, actor, task_id)
+            self._check_holder(t, actor, u.now)
+            u.conn.execute(
+                update(tasks)
+                .where(tasks.c.id == t.id)
+                .values(state=TaskState.CANCELLED, done_at=u.now)
+            )
+            new_id = u.conn.execute(
+                insert(tasks)
+                .values(
+                    project_id=p.id,
+                    item_id=t.item_id,
+                    kind=Route.EXPERT.value,
+                    reason=Reason.ESCALATED.value,
+                    state=TaskState.OPEN.value,
+                    priority=0,
+                    created_at=u.now,
+                )
+                .returning(tasks.c.id)
+            ).scalar_one()
+            u.conn.execute(
+                insert(routes).values(
+                    item_id=t.item_id,
+                    project_id=p.id,
+                    route=Route.EXPERT.value,
+                    reason=Reason.ESCALATED.value,
+                    policy_version=p.policy_version,
+                    inclusion_prob=1.0,
+                    initial=False,
+                    created_at=u.now,
+                )
+            )
+            u.emit(
+                "task.escalated",
+                p.name,
+                actor,
+                task_id=t.id,
+                item_id=t.item_id,
+                expert_task_id=new_id,
+                comment=comment,
+            )
+            return {"task_id": t.id, "state": TaskState.CANCELLED.value, "expert_task_id": new_id}
+
+    def get_item(self, actor: Principal, project: str, item_id: int) -> dict[str, Any]:
+        """An item with its prediction, routes, tasks, reviews and decisions."""
+        self.require(actor, Role.REVIEWER, Role.EXPERT, Role.SERVICE)
+        with self.reading() as conn:
+            p = self.project_row(conn, project)
+            it = conn.execute(
+                select(items).where(items.c.id == item_id, items.c.project_id == p.id)
+            ).first()
+            if it is None:
+                raise NotFound(f"item {item_id} not found in project {project!r}")
+            pred = self._latest_predictions(conn, [item_id]).get(item_id)
+            if pred is not None:
+                version = None
+                if pred["model_version_id"] is not None:
+                    version = conn.execute(
+                        select(model_versions.c.version).where(
+                            model_versions.c.id == pred["model_version_id"]
+                        )
+                    ).scalar_one()
+                pred = {
+                    "label": p.labels[pred["label"]],
+                    "confidence": pred["confidence"],
+                    "proba": pred["proba"],
+                    "model_version": version,
+                }
+            route_rows = conn.execute(
+                select(routes).where(routes.c.item_id == item_id).order_by(routes.c.id)
+            ).all()
+            review_rows = conn.execute(
+                select(reviews, users.c.name.label("user"))
+                .join(users, users.c.id == reviews.c.user_id)
+                .where(reviews.c.item_id == item_id)
+                .order_by(reviews.c.id)
+            ).all()
+            decision_rows = conn.execute(
+                select(decisions, users.c.name.label("user"))
+                .outerjoin(users, users.c.id == decisions.c.user_id)
+                .where(decisions.c.item_id == item_id)
+                .order_by(decisions.c.id)
+            ).all()
+            task_rows = conn.execute(
+                select(tasks.c.id, tasks.c.kind, tasks.c.state, tasks.c.reason)
+                .where(tasks.c.item_id == item_id)
+                .order_by(tasks.c.id)
+            ).all()
+        history = [
+            {
+                "label": p.labels[d.label],
+                "source": d.source,
+                "by": d.user,
+                "reason": d.reason,
+                "current": d.current,
+                "created_at": _iso(d.created_at),
+            }
+            for d in decision_rows
+        ]
+        current = next((h for h in history if h["current"]), None)
+        return {
+            "item_id": it.id,
+            "external_id": it.external_id,
+            "data": it.data,
+            "meta": it.meta,
+            "created_at": _iso(it.created_at),
+            "prediction": pred,
+            "route": route_rows[0].route if route_rows else None,
+            "reason": route_rows[0].reason if route_rows else None,
+            "routes": [
+                {
+                    "route": r.route,
+                    "reason": r.reason,
+                    "policy_version": r.policy_version,
+                    "inclusion_prob": r.inclusion_prob,
+                    "created_at": _iso(r.created_at),
+                }
+                for r in route_rows
+            ],
+            "tasks": [
+                {"task_id": t.id, "kind": t.kind, "state": t.state, "reason": t.reason}
+                for t in task_rows
+            ],
+            "reviews": [
+                {
+                    "user": r.user,
+                    "label": p.labels[r.label],
+                    "seconds": r.seconds,
+                    "comment": r.comment,
+                    "created_at": _iso(r.created_at),
+                }
+                for r in review_rows
+            ],
+            "decision": current,
+            "decisions": history,
+        }

@@ -1,0 +1,88 @@
+"""Read models shared by several use cases: what a task shows, what submit returns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from loopwise.service.base import ProjectRow, ServiceBase
+from loopwise.store.tables import decisions, items, predictions, routes
+
+
+class ViewsMixin(ServiceBase):
+    def _task_items(
+        self, conn: Connection, p: ProjectRow, item_ids: Sequence[int]
+    ) -> dict[int, dict[str, Any]]:
+        rows = conn.execute(
+            select(items.c.id, items.c.external_id, items.c.data, items.c.meta).where(
+                items.c.id.in_(list(item_ids))
+            )
+        ).all()
+        preds = self._latest_predictions(conn, item_ids)
+        out: dict[int, dict[str, Any]] = {}
+        for r in rows:
+            pr = preds.get(r.id)
+            out[r.id] = {
+                "item": {"external_id": r.external_id, "data": r.data, "meta": r.meta},
+                "suggestion": None
+                if pr is None
+                else {"label": p.labels[pr["label"]], "confidence": pr["confidence"]},
+            }
+        return out
+
+    @staticmethod
+    def _latest_predictions(conn: Connection, item_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        out: dict[int, dict[str, Any]] = {}
+        for r in conn.execute(
+            select(
+                predictions.c.item_id,
+                predictions.c.label,
+                predictions.c.confidence,
+                predictions.c.proba,
+                predictions.c.model_version_id,
+            )
+            .where(predictions.c.item_id.in_(list(item_ids)))
+            .order_by(predictions.c.id)
+        ):
+            out[r.item_id] = {
+                "label": r.label,
+                "confidence": r.confidence,
+                "proba": r.proba,
+                "model_version_id": r.model_version_id,
+            }
+        return out
+
+    def _summaries(
+        self, conn: Connection, p: ProjectRow, item_ids: Sequence[int]
+    ) -> dict[int, dict[str, Any]]:
+        """The decision summary (as returned by submit) of existing items."""
+        if not item_ids:
+            return {}
+        ids = list(item_ids)
+        base = {
+            r.id: {
+                "item_id": r.id,
+                "external_id": r.external_id,
+                "route": r.route,
+                "reason": r.reason,
+                "label": None,
+                "confidence": None,
+            }
+            for r in conn.execute(
+                select(items.c.id, items.c.external_id, routes.c.route, routes.c.reason)
+                .join(routes, (routes.c.item_id == items.c.id) & routes.c.initial.is_(True))
+                .where(items.c.id.in_(ids))
+            )
+        }
+        for item_id, pr in self._latest_predictions(conn, ids).items():
+            base[item_id]["confidence"] = pr["confidence"]
+        for r in conn.execute(
+            select(decisions.c.item_id, decisions.c.label, decisions.c.source).where(
+                decisions.c.item_id.in_(ids), decisions.c.current.is_(True)
+            )
+        ):
+            base[r.item_id]["label"] = p.labels[r.label]
+            base[r.item_id]["decided_by"] = r.source
+        return base

@@ -1,0 +1,90 @@
+"""Appending to the hash-chained event log.
+
+Writers collect events during their transaction and append them just before commit, so the
+lock on ``chain_head`` (the only serialisation point across processes) is held briefly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from loopwise.audit import event_body, link
+from loopwise.store.tables import chain_head, events
+
+
+@dataclass
+class PendingEvent:
+    """An event not yet in the chain."""
+
+    type: str
+    project: str | None
+    actor: str | None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+def append_events(conn: Connection, pending: Sequence[PendingEvent], at: datetime) -> int:
+    """Chain ``pending`` after the current head and insert them; returns the new head seq.
+
+    On PostgreSQL the head row is locked (``FOR UPDATE``) until the transaction ends.
+    """
+    if not pending:
+        return -1
+    query = select(chain_head.c.seq, chain_head.c.hash).where(chain_head.c.id == 1)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    head = conn.execute(query).one()
+    stamp = at.isoformat()
+    bodies = [
+        event_body(
+            seq=head.seq + i + 1,
+            type=e.type,
+            at=stamp,
+            actor=e.actor,
+            project=e.project,
+            payload=e.payload,
+        )
+        for i, e in enumerate(pending)
+    ]
+    hashes = link(head.hash, bodies)
+    prevs = [head.hash, *hashes[:-1]]
+    conn.execute(
+        insert(events),
+        [
+            {
+                "seq": head.seq + i + 1,
+                "type": e.type,
+                "project": e.project,
+                "actor": e.actor,
+                "at": at,
+                "body": bodies[i],
+                "prev_hash": prevs[i],
+                "hash": hashes[i],
+            }
+            for i, e in enumerate(pending)
+        ],
+    )
+    last = head.seq + len(pending)
+    conn.execute(update(chain_head).where(chain_head.c.id == 1).values(seq=last, hash=hashes[-1]))
+    return int(last)
+
+
+def iter_chain(
+    conn: Connection, *, batch: int = 20_000
+) -> Iterator[tuple[int, str, str, str, str]]:
+    """Every event as ``(seq, prev_hash, hash, body, type)`` in sequence order, in pages."""
+    last = 0
+    cols = (events.c.seq, events.c.prev_hash, events.c.hash, events.c.body, events.c.type)
+    while True:
+        rows = conn.execute(
+            select(*cols).where(events.c.seq > last).order_by(events.c.seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        for r in rows:
+            yield (r[0], r[1], r[2], r[3], r[4])
+        last = rows[-1][0]

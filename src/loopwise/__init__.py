@@ -27,7 +27,20 @@ _LAZY = {
     "TooLarge": "loopwise.errors",
 }
 
-__all__ = sorted([*_LAZY, "__version__"], key=str.casefold)
+__all__ = [
+    "Client",
+    "Conflict",
+    "Forbidden",
+    "InvalidInput",
+    "Loop",
+    "LoopwiseError",
+    "NotFound",
+    "Project",
+    "Settings",
+    "TooLarge",
+    "Unauthorized",
+    "__version__",
+]
 
 if TYPE_CHECKING:
     from loopwise.client import Client

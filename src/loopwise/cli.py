@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from typing import Annotated, Any
 
 import typer
@@ -120,13 +119,12 @@ def _print_figures(f: dict[str, Any]) -> None:
 
 
 def _serve_demo(loop: Any, settings: Settings, seed: int, host: str, port: int) -> None:
+    import numpy as np
     import uvicorn
 
     from loopwise.demo.data import breast_cancer_records
     from loopwise.demo.simulate import SimulatedReviewer, _unique_name, drain_queue
     from loopwise.server import create_app
-
-    import numpy as np
 
     records, y, labels = breast_cancer_records(seed)
     truth = {r["external_id"]: int(t) for r, t in zip(records, y, strict=True)}
@@ -203,4 +201,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -33,7 +33,8 @@ class Client:
     """A loopwise server at ``url``, acting as the holder of ``token``.
 
     >>> client = Client("http://127.0.0.1:8000", token="lw_...")   # doctest: +SKIP
-    >>> client.project("triage").submit([{"data": {"x": 1}}], proba=[[0.97, 0.03]])  # doctest: +SKIP
+    >>> triage = client.project("triage")  # doctest: +SKIP
+    >>> triage.submit([{"data": {"x": 1}}], proba=[[0.97, 0.03]])  # doctest: +SKIP
     """
 
     def __init__(self, url: str, *, token: str, timeout: float = 60.0,

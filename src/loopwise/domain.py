@@ -186,7 +186,7 @@ class Policy:
     def from_dict(cls, raw: dict[str, Any] | None) -> Policy:
         """Validate ``raw`` (missing fields take their defaults); raise InvalidInput."""
         raw = dict(raw or {})
-        known = {f for f in cls.__dataclass_fields__}
+        known = set(cls.__dataclass_fields__)
         unknown = set(raw) - known
         if unknown:
             raise InvalidInput(f"policy: unknown fields {sorted(unknown)}; known: {sorted(known)}")

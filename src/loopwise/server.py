@@ -15,9 +15,9 @@ from fastapi.responses import Response
 from loopwise import __version__
 from loopwise.api import build_api, json_error
 from loopwise.config import Settings
+from loopwise.errors import LoopwiseError
 from loopwise.service import Service
 from loopwise.store.db import Database
-from loopwise.errors import LoopwiseError
 from loopwise.web import build_web, html_error
 
 log = logging.getLogger(__name__)

@@ -102,10 +102,7 @@ class Gate:
         label = arr.argmax(axis=1) if n else np.zeros(0, dtype=np.int64)
         confidence = arr.max(axis=1) if n else np.zeros(0)
         rng = np.random.default_rng(random_state)
-        if self.stopped:
-            auto = np.zeros(n, dtype=bool)
-        else:
-            auto = confidence >= self.threshold
+        auto = np.zeros(n, dtype=bool) if self.stopped else confidence >= self.threshold
         audited = auto & (rng.random(n) < self.audit_rate)
         route = np.where(auto, Route.AUTO.value, Route.REVIEW.value).astype("<U6")
         reason = np.where(auto, Reason.CONFIDENT.value, Reason.UNCERTAIN.value).astype("<U12")

@@ -29,10 +29,10 @@ def proba_problems(proba: npt.ArrayLike, n_classes: int) -> list[tuple[int, str]
         shape = "x".join(str(s) for s in arr.shape)
         return [(-1, f"probabilities must have shape (n, {n_classes}), got ({shape})")]
     problems: list[tuple[int, str]] = []
-    finite = np.isfinite(arr).all(axis=1)
-    nonneg = (arr >= 0).all(axis=1)
-    sums = arr.sum(axis=1)
-    sums_ok = np.abs(sums - 1.0) <= SUM_TOLERANCE
+    finite = np.asarray(np.isfinite(arr).all(axis=1), dtype=bool)
+    nonneg = np.asarray((arr >= 0).all(axis=1), dtype=bool)
+    sums: npt.NDArray[np.float64] = arr.sum(axis=1)
+    sums_ok = np.asarray(np.abs(sums - 1.0) <= SUM_TOLERANCE, dtype=bool)
     for i in np.flatnonzero(~(finite & nonneg & sums_ok)):
         if not finite[i]:
             problems.append((int(i), "probabilities must be finite numbers (no NaN or inf)"))

@@ -107,14 +107,14 @@ class ExportMixin(ServiceBase):
                 return
             lo, hi = rows[0].id, rows[-1].id
             preds: dict[int, Any] = {}
-            for r in conn.execute(
+            for pr in conn.execute(
                 select(predictions.c.item_id, predictions.c.label, predictions.c.confidence)
                 .where(predictions.c.item_id.between(lo, hi))
                 .order_by(predictions.c.id)
             ):
-                preds.setdefault(r.item_id, r)
+                preds.setdefault(pr.item_id, pr)
             revs: dict[int, list[dict[str, Any]]] = {}
-            for r in conn.execute(
+            for rv in conn.execute(
                 select(
                     reviews.c.item_id,
                     reviews.c.label,
@@ -126,17 +126,17 @@ class ExportMixin(ServiceBase):
                 .where(reviews.c.item_id.between(lo, hi))
                 .order_by(reviews.c.id)
             ):
-                revs.setdefault(r.item_id, []).append(
+                revs.setdefault(rv.item_id, []).append(
                     {
-                        "user": r.name,
-                        "label": labels[r.label],
-                        "seconds": r.seconds,
-                        "comment": r.comment,
+                        "user": rv.name,
+                        "label": labels[rv.label],
+                        "seconds": rv.seconds,
+                        "comment": rv.comment,
                     }
                 )
             page = []
             for r in rows:
-                pr = preds.get(r.id)
+                p_row = preds.get(r.id)
                 page.append(
                     {
                         "item_id": r.id,
@@ -146,8 +146,8 @@ class ExportMixin(ServiceBase):
                         "route": r.route,
                         "reason": r.reason,
                         "prediction": None
-                        if pr is None
-                        else {"label": labels[pr.label], "confidence": pr.confidence},
+                        if p_row is None
+                        else {"label": labels[p_row.label], "confidence": p_row.confidence},
                         "decision": None
                         if r.label is None
                         else {"label": labels[r.label], "source": r.source},

@@ -93,3 +93,44 @@ def test_demo_table(tmp_path: Path) -> None:
     for word in ("automation rate", "model-alone accuracy", "final-decision accuracy",
                  "estimated auto-error", "true auto-error", "model versions"):
         assert word in out.stdout
+
+
+def test_demo_serves_the_project_for_a_person(tmp_path: Path) -> None:
+    """``loopwise demo`` prints a URL and a reviewer token that signs in and shows a case."""
+    import httpx
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loopwise.cli", "demo", "--db", str(tmp_path / "s.db"),
+         "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        lines: list[str] = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("Your reviewer token:"):
+                break
+        token = lines[-1].split()[-1]
+        assert any(f"http://127.0.0.1:{port}/projects/breast-cancer/review" in x for x in lines)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+            for _ in range(100):
+                try:
+                    http.get("/healthz")
+                    break
+                except httpx.TransportError:
+                    import time
+
+                    time.sleep(0.1)
+            http.post("/signin", data={"token": token})
+            page = http.get("/projects/breast-cancer/review")
+            assert page.status_code == 200 and "Model suggests" in page.text
+            api = http.get("/api/v1/projects/breast-cancer/metrics",
+                           headers={"Authorization": f"Bearer {token}"}).json()
+            assert api["model_versions"] == 1 and api["queue"]["open"] > 0
+    finally:
+        proc.terminate()
+        proc.wait(10)

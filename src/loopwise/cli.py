@@ -141,12 +141,12 @@ def _serve_demo(loop: Any, settings: Settings, seed: int, host: str, port: int) 
     admin = loop.create_user(_free_user(loop, "admin"), "admin")
     waiting = proj.metrics()["queue"]["open"]
     url = f"http://{host}:{port}"
-    console = Console()
-    console.print(f"[bold]loopwise demo[/] · project [bold]{name}[/]: {waiting} cases wait for "
-                  "a person.")
-    console.print(f"Review them at {url}/projects/{name}/review (sign in at {url}/)")
-    console.print(f"API docs at {url}/docs · admin token: {admin['token']}")
-    console.print(f"Your reviewer token: {you['token']}")
+    # Plain lines: a terminal must not wrap a token or a URL that people copy.
+    typer.echo(f"loopwise demo · project {name}: {waiting} cases wait for a person.")
+    typer.echo(f"Review them at {url}/projects/{name}/review (sign in at {url}/)")
+    typer.echo(f"API docs at {url}/docs")
+    typer.echo(f"Admin token: {admin['token']}")
+    typer.echo(f"Your reviewer token: {you['token']}")
     uvicorn.run(create_app(service=loop.service), host=host, port=port, log_level="warning")
 
 

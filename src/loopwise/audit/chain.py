@@ -51,7 +51,7 @@ GENESIS: Final[str] = "0" * 64
 """The ``prev_hash`` of the first event of a chain."""
 
 PROBLEM_KINDS: Final[tuple[str, ...]] = ("gap", "order", "prev_hash", "hash", "body")
-"""Every :attr:`ChainProblem.kind`, in the order :func:`verify_chain` checks a row."""
+"""Every :attr:`ChainProblem.kind` :func:`verify_chain` reports."""
 
 _HASH_RE: Final = re.compile(r"[0-9a-f]{64}")
 
@@ -359,7 +359,7 @@ class VerifyResult:
 
 
 def verify_chain(
-    rows: Iterable[tuple[int, str, str, str]] | Iterable[tuple[int, str, str, str, str]],
+    rows: Iterable[Sequence[Any]],
     *,
     start_seq: int = 1,
     start_hash: str = GENESIS,
@@ -371,7 +371,8 @@ def verify_chain(
     ----------
     rows : iterable of tuples
         ``(seq, prev_hash, hash, body)`` or ``(seq, prev_hash, hash, body, type)`` in
-        stored order (``ORDER BY seq``). Consumed once, in constant memory.
+        stored order (``ORDER BY seq``), as tuples or any sequence (database rows).
+        Consumed once, in constant memory.
     start_seq, start_hash : int, str
         The first expected ``seq`` and the hash of the event before it; pass the head of
         an earlier verification to check only what was appended since.
@@ -419,15 +420,6 @@ def verify_chain(
     prev = start_hash
     n = 0
 
-    def fail(kind: str, message: str) -> VerifyResult:
-        return VerifyResult(
-            ok=False,
-            n_events=n,
-            head_seq=expected - 1 if n else None,
-            head_hash=prev,
-            problem=ChainProblem(seq=expected, kind=kind, message=message),
-        )
-
     for row in rows:
         if len(row) == 5:
             seq, prev_hash, stored, body, type_ = row
@@ -435,9 +427,12 @@ def verify_chain(
             seq, prev_hash, stored, body = row
             type_ = None
         if seq != expected:
-            return fail(*_seq_problem(seq, expected))
+            return _fail(n, expected, prev, *_seq_problem(seq, expected))
         if prev_hash != prev:
-            return fail(
+            return _fail(
+                n,
+                expected,
+                prev,
                 "prev_hash",
                 f"prev_hash {_short(prev_hash)} is not the hash of "
                 + (f"event {expected - 1}" if n else "start_hash")
@@ -446,24 +441,32 @@ def verify_chain(
         try:
             obj = scan(body, 0)[0]
             if join(encode(obj, 0)) != body:
-                return fail(*_body_problem(body))
+                return _fail(n, expected, prev, *_body_problem(body))
             digest = sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
         except (ValueError, TypeError, StopIteration, RecursionError):
-            return fail(*_body_problem(body))
+            return _fail(n, expected, prev, *_body_problem(body))
         if obj.__class__ is not dict:
-            return fail("body", f"body is JSON {_json_kind(obj)}, not an object")
+            return _fail(
+                n, expected, prev, "body", f"body is JSON {_json_kind(obj)}, not an object"
+            )
         body_seq = obj.get("seq")
         if body_seq.__class__ is not int or body_seq != seq:
-            return fail("body", _field_message(obj, "seq", seq))
+            return _fail(n, expected, prev, "body", _field_message(obj, "seq", seq))
         if type_ is not None and obj.get("type") != type_:
-            return fail("body", f"body says type {obj.get('type')!r}, the row says type {type_!r}")
+            return _fail(n, expected, prev, "body", _field_message(obj, "type", type_))
         if digest != stored:
-            return fail(
+            return _fail(
+                n,
+                expected,
+                prev,
                 "hash",
                 f"stored hash {_short(stored)} differs from the recomputed {digest[:16]}",
             )
         if cps is not None and seq in cps and cps[seq] != digest:
-            return fail(
+            return _fail(
+                n,
+                expected,
+                prev,
                 "hash",
                 f"hash {digest[:16]} differs from the checkpoint {cps[seq][:16]}"
                 " (the chain was rewritten at or before this event)",
@@ -475,7 +478,10 @@ def verify_chain(
     if cps is not None:
         last = max(cps)
         if last >= expected:
-            return fail(
+            return _fail(
+                n,
+                expected,
+                prev,
                 "gap",
                 f"the chain ends before event {expected}, but a checkpoint names event "
                 f"{last} ({cps[last][:16]}): events {expected}..{last} are missing",
@@ -486,6 +492,17 @@ def verify_chain(
         head_seq=expected - 1 if n else None,
         head_hash=prev,
         problem=None,
+    )
+
+
+def _fail(n: int, expected: int, prev: str, kind: str, message: str) -> VerifyResult:
+    """The result for a problem at event ``expected`` after ``n`` verified events."""
+    return VerifyResult(
+        ok=False,
+        n_events=n,
+        head_seq=expected - 1 if n else None,
+        head_hash=prev,
+        problem=ChainProblem(seq=expected, kind=kind, message=message),
     )
 
 

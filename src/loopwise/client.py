@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 
@@ -56,16 +56,7 @@ class Client:
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         r = self._http.request(method, f"/api/v1{path}", **kwargs)
         if r.status_code >= 400:
-            try:
-                body = r.json()
-            except ValueError:
-                body = {"detail": r.text}
-            detail = body.get("detail") if isinstance(body, dict) else body
-            errors = body.get("errors") if isinstance(body, dict) else None
-            if isinstance(detail, list):  # FastAPI's own validation errors
-                errors, detail = detail, "; ".join(str(e.get("msg")) for e in detail)
-            exc_type = _BY_STATUS.get(r.status_code, LoopwiseError)
-            raise exc_type(f"{r.status_code}: {detail}", errors=errors)
+            _raise_for(r)
         return r.json()
 
     # -- projects and people
@@ -108,7 +99,8 @@ class Client:
 
     # -- audit and jobs
     def audit_events(self, **filters: Any) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call("GET", "/audit", params=filters)["events"]
+        params = {k: v for k, v in filters.items() if v is not None}  # None: no filter
+        result: list[dict[str, Any]] = self._call("GET", "/audit", params=params)["events"]
         return result
 
     def verify_audit(self) -> dict[str, Any]:
@@ -173,10 +165,25 @@ class Client:
         result: dict[str, Any] = self._call("PATCH", f"/projects/{name}/policy", json=changes)
         return result
 
-    def _export(self, name: str, format: str) -> Iterator[str]:
+    def _export(self, name: str, format: str, decided_only: bool = False) -> Iterator[str]:
         with self._http.stream("GET", f"/api/v1/projects/{name}/export",
-                               params={"format": format}) as r:
+                               params={"format": format,
+                                       "decided_only": str(decided_only).lower()}) as r:
             if r.status_code >= 400:
                 r.read()
-                raise _BY_STATUS.get(r.status_code, LoopwiseError)(f"{r.status_code}: {r.text}")
+                _raise_for(r)
             yield from r.iter_text()
+
+
+def _raise_for(r: httpx.Response) -> NoReturn:
+    """The loopwise error of an error response (its message and listed errors)."""
+    try:
+        body = r.json()
+    except ValueError:
+        body = {"detail": r.text}
+    detail = body.get("detail") if isinstance(body, dict) else body
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if isinstance(detail, list):  # FastAPI's own validation errors
+        errors, detail = detail, "; ".join(str(e.get("msg")) for e in detail)
+    exc_type = _BY_STATUS.get(r.status_code, LoopwiseError)
+    raise exc_type(f"{r.status_code}: {detail}", errors=errors)

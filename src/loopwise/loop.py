@@ -35,7 +35,7 @@ class Backend(Protocol):
     def _train(self, name: str, estimator: Any | None) -> dict[str, Any]: ...
     def _models(self, name: str) -> list[dict[str, Any]]: ...
     def _update_policy(self, name: str, changes: dict[str, Any]) -> dict[str, Any]: ...
-    def _export(self, name: str, format: str) -> Iterator[str]: ...
+    def _export(self, name: str, format: str, decided_only: bool) -> Iterator[str]: ...
 
 
 def _plain(value: Any) -> Any:
@@ -112,9 +112,10 @@ class Project:
         """Change policy fields (admin): ``project.update_policy(stopped=True)``."""
         return self._backend._update_policy(self.name, changes)
 
-    def export(self, format: str = "jsonl") -> str:
-        """Every item with prediction, route, decision and reviews (jsonl, csv, label-studio)."""
-        return "".join(self._backend._export(self.name, format))
+    def export(self, format: str = "jsonl", *, decided_only: bool = False) -> str:
+        """Every item with prediction, route, decision and reviews (jsonl, csv, label-studio);
+        ``decided_only``: only the items that have a decision."""
+        return "".join(self._backend._export(self.name, format, decided_only))
 
 
 class Loop:
@@ -221,8 +222,8 @@ class Loop:
     def _update_policy(self, name: str, changes: dict[str, Any]) -> dict[str, Any]:
         return self.service.update_policy(self.actor, name, changes)
 
-    def _export(self, name: str, format: str) -> Iterator[str]:
-        return self.service.export(self.actor, name, format)
+    def _export(self, name: str, format: str, decided_only: bool) -> Iterator[str]:
+        return self.service.export(self.actor, name, format, decided_only=decided_only)
 
 
 def _url(url: str) -> str:

@@ -6,9 +6,10 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
-from loopwise.domain import DecisionSource, Route, TaskState
+from loopwise.domain import Route, TaskState
 from loopwise.oversight import weighted_rate, wilson
 from loopwise.service.base import Principal, ProjectRow, ServiceBase
+from loopwise.service.views import human_labeled
 from loopwise.store.tables import (
     decisions,
     items,
@@ -99,7 +100,10 @@ class MetricsMixin(ServiceBase):
             "automation_rate": n_auto / n_items if n_items else None,
             "decided": sum(by_source.values()),
             "decisions_by_source": by_source,
-            "human_labels": sum(v for k, v in by_source.items() if k != DecisionSource.MODEL.value),
+            "human_labels": conn.execute(
+                select(func.count()).where(decisions.c.project_id == p.id,
+                                           decisions.c.current.is_(True), human_labeled())
+            ).scalar_one(),
             "queue": {**queue, "oldest_open_at": None if oldest is None else oldest.isoformat()},
             "reviews": n_reviews,
             "agreement": wilson(agree, len(rows)).to_dict(),

@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 from sqlalchemy import func, insert, select, update
 
-from loopwise.domain import HUMAN_SOURCES, JobState, ModelStatus, Role
+from loopwise.domain import JobState, ModelStatus, Role
 from loopwise.errors import InvalidInput, LoopwiseError, NotFound
 from loopwise.learning import fit_model
 from loopwise.service.base import Principal, ServiceBase
+from loopwise.service.views import human_labeled
 from loopwise.store.tables import decisions, items, jobs, model_versions, projects
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class TrainingMixin(ServiceBase):
                 .where(
                     items.c.project_id == p.id,
                     decisions.c.current.is_(True),
-                    decisions.c.source.in_([s.value for s in HUMAN_SOURCES]),
+                    human_labeled(),
                 )
                 .order_by(items.c.id)
             ).all()
@@ -81,6 +82,12 @@ class TrainingMixin(ServiceBase):
         metrics = {"label_counts": {p.labels[i]: int(c) for i, c in enumerate(counts)}}
         with self.unit() as u:
             p = self.project_row(u.conn, project)
+            if self.db.is_postgres:
+                # One new version at a time per project (SQLite: the write lock does it).
+                u.conn.execute(
+                    select(projects.c.id).where(projects.c.id == p.id).with_for_update()
+                )
+                p = self.project_row(u.conn, project)
             version = 1 + (
                 u.conn.execute(
                     select(func.max(model_versions.c.version)).where(

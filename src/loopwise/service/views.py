@@ -5,10 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import ColumnElement, Connection, or_, select
 
+from loopwise.domain import HUMAN_SOURCES
 from loopwise.service.base import ProjectRow, ServiceBase
-from loopwise.store.tables import decisions, items, predictions, routes
+from loopwise.store.tables import decisions, items, predictions, reviews, routes
+
+
+def human_labeled() -> ColumnElement[bool]:
+    """Current decisions that carry a human label: a person decided, or a person reviewed
+    the model's decision and it stood (an audit the reviewer confirmed)."""
+    return or_(
+        decisions.c.source.in_([s.value for s in HUMAN_SOURCES]),
+        select(reviews.c.id).where(reviews.c.item_id == decisions.c.item_id).exists(),
+    )
 
 
 class ViewsMixin(ServiceBase):
@@ -69,6 +79,7 @@ class ViewsMixin(ServiceBase):
                 "reason": r.reason,
                 "label": None,
                 "confidence": None,
+                "decided_by": None,
             }
             for r in conn.execute(
                 select(items.c.id, items.c.external_id, routes.c.route, routes.c.reason)

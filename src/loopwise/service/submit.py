@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import insert, select
+from sqlalchemy.exc import DBAPIError
 
 from loopwise.audit import canonical_json
 from loopwise.domain import DecisionSource, Reason, Role, Route, TaskState
@@ -20,6 +21,23 @@ from loopwise.store.tables import decisions, items, predictions, routes, tasks
 
 PRIORITY = {Route.EXPERT.value: 0, Route.REVIEW.value: 1}
 """Queue order: expert work first, then reviews and audits, oldest first."""
+
+
+RETRIES = 5
+"""Attempts at a batch that races another one holding the same external ids."""
+
+
+def _lost_race(exc: DBAPIError) -> bool:
+    """A concurrent request inserted one of the batch's external ids first (unique
+    violation: READ COMMITTED let both look before either wrote), or two batches holding
+    the same ids in different orders deadlocked. Run again: the ids are then found.
+    (SQLite serialises writers, so it never gets here.)"""
+    return getattr(exc.orig, "sqlstate", None) in ("23505", "40P01")
+
+
+def _not_numbers(row: Any) -> bool:
+    """Whether a list holds strings or booleans (which numpy would turn into numbers)."""
+    return isinstance(row, Sequence) and any(isinstance(x, str | bytes | bool) for x in row)
 
 
 def _hash(obj: Any) -> str:
@@ -50,13 +68,19 @@ class SubmitMixin(ViewsMixin):
             raise TooLarge(
                 f"batch of {len(records)} items is over the maximum of {self.settings.max_batch}"
             )
-        if len(records) == 0:
-            return []
-        with self.unit() as u:
-            p = self.project_row(u.conn, project)
-            k = len(p.labels)
-            probs = self._validate(records, proba, k)
-            return self._submit(u, actor, p, records, probs)
+        for attempt in range(1, RETRIES + 1):
+            try:
+                with self.unit() as u:
+                    p = self.project_row(u.conn, project)
+                    if len(records) == 0:
+                        return []
+                    k = len(p.labels)
+                    probs = self._validate(records, proba, k)
+                    return self._submit(u, actor, p, records, probs)
+            except DBAPIError as exc:
+                if attempt == RETRIES or not _lost_race(exc):
+                    raise
+        raise AssertionError("unreachable")
 
     def _validate(
         self, records: Sequence[Mapping[str, Any]], proba: npt.ArrayLike | None, k: int
@@ -93,7 +117,11 @@ class SubmitMixin(ViewsMixin):
             row = given[i] if given is not None else rec.get("proba")
             if row is not None:
                 try:
-                    vec = np.asarray(row, dtype=np.float64).reshape(1, -1)
+                    vec = np.asarray(row, dtype=np.float64)
+                    # numpy reads [[.5, .5]], ["0.5", "0.5"] and [true, false] as numbers
+                    if vec.ndim != 1 or _not_numbers(row):
+                        raise ValueError(row)
+                    vec = vec.reshape(1, -1)
                 except (TypeError, ValueError):
                     err(i, "proba", f"must be a list of {k} numbers", ext)
                     continue
@@ -291,6 +319,7 @@ class SubmitMixin(ViewsMixin):
                 "reason": reason[i],
                 "label": p.labels[int(batch.label[i])] if decided else None,
                 "confidence": float(batch.confidence[i]) if scored[i] else None,
+                "decided_by": DecisionSource.MODEL.value if decided else None,
             }
             out.append(summary)
             u.emit(

@@ -32,9 +32,10 @@ def test_algorithm_packages_pull_in_no_web_or_database_stack(module: str) -> Non
     assert out.stdout.strip() == "", f"{module} imported {out.stdout.strip()}"
 
 
-def test_all_is_sorted_and_importable() -> None:
-    """Every name in loopwise.__all__ resolves, and the list is sorted."""
-    assert loopwise.__all__ == sorted(loopwise.__all__, key=str.casefold)
+def test_all_is_complete_and_importable() -> None:
+    """Every name in loopwise.__all__ resolves, once, and every lazy name is listed."""
+    assert len(set(loopwise.__all__)) == len(loopwise.__all__)
+    assert set(loopwise._LAZY) | {"__version__"} == set(loopwise.__all__)
     for name in loopwise.__all__:
         assert getattr(loopwise, name) is not None
 

@@ -44,6 +44,8 @@ class Reason(StrEnum):
     OVER_BUDGET = "over_budget"
     NO_MODEL = "no_model"
     ESCALATED = "escalated"
+    UNCERTIFIED = "uncertified"
+    """The policy makes a promise (target_error) but no threshold is certified yet."""
     SEED = "seed"
 
 

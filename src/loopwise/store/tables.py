@@ -96,6 +96,7 @@ policy_versions = Table(
     C("project_id", Id, ForeignKey("projects.id"), nullable=False),
     C("version", Integer, nullable=False),
     C("policy", JSON, nullable=False),
+    C("gate_state", JSON, nullable=True),
     C("created_by", String(100), nullable=True),
     C("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("project_id", "version", name="uq_policy_versions_project_version"),

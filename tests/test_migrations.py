@@ -49,3 +49,37 @@ def test_memory_databases_are_refused() -> None:
 
     with pytest.raises(ValueError, match="file"):
         Database("sqlite://")
+
+
+def test_an_older_database_is_brought_up_to_date_keeping_its_rows(db_url: str) -> None:
+    """A database at the first revision, with data, migrates to the newest on start."""
+    from datetime import UTC, datetime
+
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from loopwise import Loop
+
+    engine = create_engine(db_url)
+    cfg = _config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        now = datetime.now(UTC).replace(tzinfo=None)
+        conn.execute(text(
+            "INSERT INTO projects (id, name, labels, input_kind, sensitive, policy_version,"
+            " created_at) VALUES (1, 'old', '[\"a\", \"b\"]', 'tabular', '[]', 1, :t)"
+        ), {"t": now})
+        conn.execute(text(
+            "INSERT INTO policy_versions (project_id, version, policy, created_at)"
+            " VALUES (1, 1, '{\"threshold\": 0.8}', :t)"
+        ), {"t": now})
+        conn.execute(text("INSERT INTO chain_head (id, seq, hash) VALUES (1, 0, :h)"),
+                     {"h": "0" * 64})
+    engine.dispose()
+    with Loop(db_url) as loop:
+        info = loop.project("old").info
+        assert info["policy"]["threshold"] == 0.8 and info["labels"] == ["a", "b"]
+        d = loop.project("old").submit([{"data": {}}], proba=[[0.9, 0.1]])
+        assert d[0]["route"] in ("auto", "audited")
+        assert loop.verify_audit()["ok"]

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from loopwise.oversight import weighted_rate, wilson
+from loopwise.oversight import wilson
 
 
 def test_wilson_known_value() -> None:
@@ -33,26 +33,3 @@ def test_wilson_covers_at_the_nominal_level() -> None:
         covered = np.mean([(lambda r: r.low <= p <= r.high)(wilson(k, 60)) for k in ks])
         assert 0.93 <= covered <= 0.975, (p, covered)
 
-
-def test_weighted_rate_is_unbiased_under_unequal_sampling() -> None:
-    """Items sampled with probability 0.05 (errors rarer) and 0.5: the plain rate of the
-    sample is biased, the inverse-probability estimate centres on the truth. 300
-    repetitions; tolerance 0.004 is > 4 sd of the mean of the estimates."""
-    rng = np.random.default_rng(1)
-    n = 20_000
-    err = np.r_[rng.random(n // 2) < 0.01, rng.random(n // 2) < 0.10]
-    pi = np.r_[np.full(n // 2, 0.5), np.full(n // 2, 0.05)]
-    truth = err.mean()
-    est, naive = [], []
-    for _ in range(300):
-        take = rng.random(n) < pi
-        est.append(weighted_rate(err[take], pi[take]).estimate)
-        naive.append(err[take].mean())
-    assert abs(np.mean(est) - truth) < 0.004
-    assert abs(np.mean(naive) - truth) > 0.015
-
-
-def test_weighted_rate_rejects_bad_probabilities() -> None:
-    with pytest.raises(ValueError):
-        weighted_rate([1], [0.0])
-    assert math.isnan(weighted_rate([], []).estimate)

@@ -14,6 +14,7 @@ loopwise.errors.InvalidInput: policy.threshold: must be a number in [0, 1], got 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from dataclasses import asdict, dataclass, field
@@ -111,6 +112,25 @@ class JobState(StrEnum):
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 """A project's name: URL-safe, lower case, 1-63 characters."""
 
+BREACH_ACTIONS = ("notify", "tighten", "review_all")
+"""What happens when audits show the promise broken: an alert only; an alert and a
+recalibration on recent labels; an alert and the stop switch."""
+
+HOLDOUT_FRACTION = 0.3
+"""Share of items whose human labels are held out of training (by a hash of the item id),
+so that calibration and model comparison use labels the model never saw."""
+
+
+def in_holdout(item_id: int) -> bool:
+    """Whether an item belongs to the fixed holdout (a hash of its id; no randomness).
+
+    >>> round(sum(in_holdout(i) for i in range(10_000)) / 10_000, 1)
+    0.3
+    """
+    digest = hashlib.sha256(f"loopwise-holdout:{item_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") < HOLDOUT_FRACTION * 2**64
+
+
 _RULE_OPS = frozenset({">", ">=", "<", "<=", "==", "!=", "in", "not in"})
 
 
@@ -183,6 +203,8 @@ class Policy:
     retrain_every: int | None = None
     strategy: str = "margin"
     lease_seconds: int = 600
+    per_class: bool = False
+    on_breach: str = "notify"
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None) -> Policy:
@@ -219,6 +241,12 @@ class Policy:
             raise InvalidInput(f"policy.strategy: must be a strategy name, got {strategy!r}")
         lease = _count(d["lease_seconds"], "lease_seconds", 1)
         assert lease is not None
+        if not isinstance(d["per_class"], bool):
+            raise InvalidInput(f"policy.per_class: must be true or false, got {d['per_class']!r}")
+        if d["on_breach"] not in BREACH_ACTIONS:
+            raise InvalidInput(
+                f"policy.on_breach: must be one of {list(BREACH_ACTIONS)}, got {d['on_breach']!r}"
+            )
         return cls(
             threshold=_number(d["threshold"], "threshold", 0.0, 1.0),
             target_error=target,
@@ -235,6 +263,8 @@ class Policy:
             retrain_every=_count(d["retrain_every"], "retrain_every", 1, optional=True),
             strategy=strategy,
             lease_seconds=lease,
+            per_class=d["per_class"],
+            on_breach=d["on_breach"],
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-import numpy.typing as npt
 from scipy.stats import norm
 
 
@@ -50,26 +48,3 @@ def wilson(k: float, n: float, level: float = 0.95) -> Interval:
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return Interval(p, max(0.0, centre - half), min(1.0, centre + half), n, level)
 
-
-def weighted_rate(
-    hits: npt.ArrayLike, inclusion_prob: npt.ArrayLike, level: float = 0.95
-) -> Interval:
-    """Rate of ``hits`` in a population sampled with known inclusion probabilities.
-
-    Hájek (inverse-probability weighted) estimate; the Wilson interval uses Kish's
-    effective sample size. With equal probabilities it is the plain Wilson interval.
-
-    >>> weighted_rate([1, 0, 0, 0], [0.5, 0.5, 0.5, 0.5]).estimate
-    0.25
-    """
-    h = np.asarray(hits, dtype=np.float64)
-    pi = np.asarray(inclusion_prob, dtype=np.float64)
-    if h.size == 0:
-        return Interval(math.nan, math.nan, math.nan, 0, level)
-    if (pi <= 0).any() or (pi > 1).any():
-        raise ValueError("inclusion probabilities must be in (0, 1]")
-    w = 1.0 / pi
-    p = float((w * h).sum() / w.sum())
-    n_eff = float(w.sum() ** 2 / (w * w).sum())
-    r = wilson(p * n_eff, n_eff, level)
-    return Interval(p, r.low, r.high, float(h.size), level)

@@ -5,6 +5,7 @@ Every method takes the acting :class:`Principal` first and checks its role.
 
 from loopwise.service.audit import AuditMixin
 from loopwise.service.base import LOCAL, Principal
+from loopwise.service.calibration import CalibrationMixin
 from loopwise.service.export import ExportMixin
 from loopwise.service.metrics import MetricsMixin
 from loopwise.service.projects import ProjectsMixin
@@ -15,11 +16,12 @@ from loopwise.service.users import UsersMixin
 
 
 class Service(
+    TrainingMixin,
+    CalibrationMixin,
     ProjectsMixin,
     SubmitMixin,
     ReviewMixin,
     MetricsMixin,
-    TrainingMixin,
     ExportMixin,
     UsersMixin,
     AuditMixin,

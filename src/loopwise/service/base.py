@@ -73,6 +73,8 @@ class ProjectRow:
     champion_id: int | None
     policy: Policy
     created_at: datetime
+    gate_state: dict[str, Any] | None = None
+    """The calibrated gate of this policy version (promise mode), if any."""
 
     def label_index(self, label: str) -> int | None:
         try:
@@ -129,7 +131,7 @@ class ServiceBase:
 
     def project_row(self, conn: Connection, name: str) -> ProjectRow:
         row = conn.execute(
-            select(projects, policy_versions.c.policy)
+            select(projects, policy_versions.c.policy, policy_versions.c.gate_state)
             .join(
                 policy_versions,
                 (policy_versions.c.project_id == projects.c.id)
@@ -149,6 +151,7 @@ class ServiceBase:
             champion_id=row.champion_id,
             policy=Policy.from_dict(row.policy),
             created_at=row.created_at,
+            gate_state=row.gate_state,
         )
 
     def load_model(self, conn: Connection, model_version_id: int) -> TrainedModel:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
 from loopwise.domain import Route, TaskState
-from loopwise.oversight import weighted_rate, wilson
+from loopwise.oversight import wilson
+from loopwise.routing.monitor import promise_broken
 from loopwise.service.base import Principal, ProjectRow, ServiceBase
+from loopwise.service.calibration import audit_estimate, gate_summary
 from loopwise.service.views import human_labeled
 from loopwise.store.tables import (
     decisions,
@@ -80,8 +83,8 @@ class MetricsMixin(ServiceBase):
             .where(items.c.project_id == p.id)
         ).all()
         agree = sum(1 for r in rows if r[0] == r[1])
-        audited = [(r[0] != r[1], r[3]) for r in rows if r[2] == Route.AUDITED.value]
-        auto_error = weighted_rate([a for a, _ in audited], [pi for _, pi in audited])
+        audited = [r[0] != r[1] for r in rows if r[2] == Route.AUDITED.value]
+        est = audit_estimate(conn, p)
         n_reviews = conn.execute(
             select(func.count())
             .select_from(reviews)
@@ -108,11 +111,19 @@ class MetricsMixin(ServiceBase):
             "reviews": n_reviews,
             "agreement": wilson(agree, len(rows)).to_dict(),
             "auto_error": {
-                **auto_error.to_dict(),
-                "errors": sum(1 for a, _ in audited if a),
+                "estimate": None if math.isnan(est.estimate) else est.estimate,
+                "ci": [None if math.isnan(x) else x for x in (est.low, est.high)],
+                "level": est.level,
+                "n": est.n_labeled,
+                "errors": est.n_errors,
+                "n_auto": est.n_auto,
+                "n_audited": est.n_audited,
+                "method": "inverse-propensity estimate, exact (Clopper-Pearson) interval",
                 "target": target,
+                "promise_broken": target is not None and promise_broken(est, target),
             },
-            "corrections": sum(1 for a, _ in audited if a),
+            "corrections": sum(audited),
+            "gate": gate_summary(p),
             "threshold": p.policy.threshold,
             "policy_version": p.policy_version,
             "model_versions": n_models,

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from loopwise.domain import NAME_PATTERN, InputKind, Policy
 from loopwise.errors import Conflict, InvalidInput
-from loopwise.service.base import Principal, ProjectRow, ServiceBase
+from loopwise.service.base import Principal, ProjectRow, ServiceBase, Unit
 from loopwise.store.tables import model_versions, policy_versions, projects
 
 
@@ -130,6 +130,35 @@ class ProjectsMixin(ServiceBase):
             "created_at": p.created_at.isoformat(),
         }
 
+    def write_policy_version(
+        self, u: Unit, actor: Principal, p: ProjectRow, policy: Policy,
+        gate_state: dict[str, Any] | None,
+    ) -> int:
+        """Make ``policy`` (and the calibrated gate) the project's next version; returns it.
+
+        Compare-and-set on the version: two writers with the same base cannot both win.
+        """
+        version = p.policy_version + 1
+        try:
+            u.conn.execute(
+                insert(policy_versions).values(
+                    project_id=p.id, version=version, policy=policy.to_dict(),
+                    gate_state=gate_state, created_by=actor.name, created_at=u.now,
+                )
+            )
+        except IntegrityError:  # PostgreSQL: another writer took this version number
+            raise Conflict(
+                f"policy of {p.name!r} changed meanwhile; read it and try again"
+            ) from None
+        res = u.conn.execute(
+            update(projects)
+            .where(projects.c.id == p.id, projects.c.policy_version == p.policy_version)
+            .values(policy_version=version)
+        )
+        if res.rowcount != 1:
+            raise Conflict(f"policy of {p.name!r} changed meanwhile; read it and try again")
+        return version
+
     def update_policy(self, actor: Principal, name: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Apply ``changes`` to the policy (admin): a new policy version and an event."""
         self.require(actor)
@@ -138,25 +167,9 @@ class ProjectsMixin(ServiceBase):
         with self.unit() as u:
             p = self.project_row(u.conn, name)
             new = p.policy.merged(changes)
-            version = p.policy_version + 1
-            u.conn.execute(
-                insert(policy_versions).values(
-                    project_id=p.id,
-                    version=version,
-                    policy=new.to_dict(),
-                    created_by=actor.name,
-                    created_at=u.now,
-                )
-            )
-            # Compare-and-set on the version: two admins changing the policy at once
-            # cannot both win with a stale base.
-            res = u.conn.execute(
-                update(projects)
-                .where(projects.c.id == p.id, projects.c.policy_version == p.policy_version)
-                .values(policy_version=version)
-            )
-            if res.rowcount != 1:
-                raise Conflict(f"policy of {name!r} changed meanwhile; read it and try again")
+            promise = ("target_error", "delta", "per_class")
+            same = all(getattr(new, f) == getattr(p.policy, f) for f in promise)
+            version = self.write_policy_version(u, actor, p, new, p.gate_state if same else None)
             old = p.policy.to_dict()
             diff = {k: {"from": old[k], "to": v} for k, v in new.to_dict().items() if old[k] != v}
             u.emit("policy.changed", name, actor, version=version, changes=diff)

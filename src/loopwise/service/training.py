@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 from sqlalchemy import func, insert, select, update
 
-from loopwise.domain import JobState, ModelStatus, Role
+from loopwise.domain import JobState, ModelStatus, Role, in_holdout
 from loopwise.errors import InvalidInput, LoopwiseError, NotFound
 from loopwise.learning import fit_model
-from loopwise.service.base import Principal, ServiceBase
+from loopwise.service.base import Principal
+from loopwise.service.calibration import CalibrationMixin
 from loopwise.service.views import human_labeled
 from loopwise.store.tables import decisions, items, jobs, model_versions, projects
 
@@ -36,7 +37,7 @@ def _model_json(r: Any) -> dict[str, Any]:
     }
 
 
-class TrainingMixin(ServiceBase):
+class TrainingMixin(CalibrationMixin):
     def train(
         self,
         actor: Principal,
@@ -55,7 +56,7 @@ class TrainingMixin(ServiceBase):
         with self.reading() as conn:
             p = self.project_row(conn, project)
             rows = conn.execute(
-                select(items.c.data, decisions.c.label)
+                select(items.c.data, decisions.c.label, items.c.id)
                 .join(decisions, decisions.c.item_id == items.c.id)
                 .where(
                     items.c.project_id == p.id,
@@ -64,6 +65,10 @@ class TrainingMixin(ServiceBase):
                 )
                 .order_by(items.c.id)
             ).all()
+        promise = p.policy.target_error is not None
+        if promise:
+            # The holdout fold certifies the gate: the model must never see it.
+            rows = [r for r in rows if not in_holdout(r[2])]
         if not rows:
             raise InvalidInput(f"project {project!r} has no human-labeled items to train on")
         data = [r[0] for r in rows]
@@ -130,6 +135,9 @@ class TrainingMixin(ServiceBase):
             u.emit("model.trained", p.name, actor, **common, metrics=metrics)
             u.emit("model.promoted", p.name, actor, **common, previous=p.champion_id)
             row = u.conn.execute(select(model_versions).where(model_versions.c.id == mid)).one()
+        if promise:
+            # A new champion scores differently: certify its threshold again.
+            self.recalibrate(actor, project)
         return _model_json(row)
 
     def list_models(self, actor: Principal, project: str) -> list[dict[str, Any]]:

@@ -67,6 +67,18 @@ def test_featurize_tabular_missing_none_bool_extra_keys() -> None:
     np.testing.assert_array_equal(X, expected)
 
 
+def test_featurize_tabular_plain_json_values_at_once() -> None:
+    """The values JSON brings (numbers, booleans, null, missing) take the vectorised path
+    and give what the row-by-row rules give; big integers too."""
+    data = [{"x": 1, "y": True, "z": None}, {"x": -0.5, "z": 2**70}, {"y": False, "z": 3}]
+    X = featurize("tabular", data, ["x", "y", "z"])
+    expected = [[1.0, 1.0, np.nan], [-0.5, np.nan, float(2**70)], [np.nan, 0.0, 3.0]]
+    np.testing.assert_array_equal(X, np.array(expected))
+    assert featurize("tabular", [], ["x"]).shape == (0, 1)  # type: ignore[union-attr]
+    with pytest.raises(InvalidInput, match="row 0, field 'x'"):
+        featurize("tabular", [{"x": 10**400}], ["x"])
+
+
 def test_featurize_tabular_without_features_uses_keys_of_data() -> None:
     X = featurize("tabular", [{"b": 1, "a": 2}], None)
     np.testing.assert_array_equal(X, [[2.0, 1.0]])

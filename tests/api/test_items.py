@@ -205,3 +205,27 @@ def test_unknown_project_or_item_is_404(api: Api, project: str) -> None:
         assert r.status_code == 404, (method, path, r.text)
         assert "not found" in r.json()["detail"]
     assert api.metrics()["items"] == 1
+
+
+def test_values_are_stored_and_hashed_exactly_as_sent(api: Api, project: str) -> None:
+    """Numbers in any notation and integers beyond 64 bits come back as sent, keys in the
+    client's order; the audit event hashes the canonical JSON of the data."""
+    import hashlib
+
+    from loopwise.audit import canonical_json
+
+    data = {"z": 12345678901234567890123, "a": 0.0031999999999999806, "m": 1e-05, "b": 1e16,
+            "t": "é \\ \"q\"\n"}
+    meta = {"sex": "f", "account": -(2**64) - 1, "tiny": 1.5e-07}
+    rec = {"external_id": "exact", "data": data, "meta": meta, "proba": [0.3, 0.7]}
+    r = api.submit_raw(json.dumps({"items": [rec]}))
+    assert r.status_code == 200, r.text
+    (decision,) = r.json()["decisions"]
+    got = api.ok("GET", f"/projects/{project}/items/{decision['item_id']}", "admin")
+    assert got["data"] == data and list(got["data"]) == list(data)
+    assert got["meta"] == meta
+    (event,) = api.events("item.received")
+    payload = json.loads(event["body"])["payload"]
+    assert payload["data_sha256"] == hashlib.sha256(canonical_json(data).encode()).hexdigest()
+    assert payload["meta"] == meta and payload["proba"] == [0.3, 0.7]
+    assert api.verify()["ok"]

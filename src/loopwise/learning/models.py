@@ -121,7 +121,22 @@ def _number(value: Any) -> float | None:
     return None
 
 
+_PLAIN_VALUES = frozenset({float, int, bool, type(None)})
+
+
 def _featurize_tabular(data: Sequence[Mapping[str, Any]], features: list[str]) -> FloatArray:
+    if all(isinstance(row, Mapping) for row in data):
+        # The common case at once: plain numbers, booleans and None (numpy makes None NaN).
+        values = [[row.get(name) for name in features] for row in data]
+        if {type(v) for row in values for v in row} <= _PLAIN_VALUES:
+            try:
+                X = np.array(values, dtype=np.float64).reshape(len(data), len(features))
+            except OverflowError:  # an integer beyond float's range
+                pass
+            else:
+                if not np.isinf(X).any():
+                    return X
+    # Row by row, naming every value that is not a number.
     X = np.full((len(data), len(features)), np.nan, dtype=np.float64)
     problems: list[dict[str, Any]] = []
     for i, row in enumerate(data):

@@ -8,16 +8,20 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError
 
 from loopwise.audit import canonical_json
 from loopwise.domain import DecisionSource, Reason, Role, Route, TaskState
 from loopwise.errors import InvalidInput, TooLarge
-from loopwise.routing import Gate, proba_problems
+from loopwise.routing import RoutedBatch, proba_problems
 from loopwise.service.base import Principal, ProjectRow, Unit
+from loopwise.service.calibration import gate_of
 from loopwise.service.views import ViewsMixin
+from loopwise.store.bulk import bind_value, insert_rows, items_by_external_id, json_text, new_ids
 from loopwise.store.tables import decisions, items, predictions, routes, tasks
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 
 PRIORITY = {Route.EXPERT.value: 0, Route.REVIEW.value: 1}
 """Queue order: expert work first, then reviews and audits, oldest first."""
@@ -25,6 +29,11 @@ PRIORITY = {Route.EXPERT.value: 0, Route.REVIEW.value: 1}
 
 RETRIES = 5
 """Attempts at a batch that races another one holding the same external ids."""
+
+FIELDS = frozenset({"external_id", "data", "meta", "proba"})
+"""What an item may carry."""
+
+_PLAIN_NUMBERS = frozenset({float, int})
 
 
 def _lost_race(exc: DBAPIError) -> bool:
@@ -40,8 +49,38 @@ def _not_numbers(row: Any) -> bool:
     return isinstance(row, Sequence) and any(isinstance(x, str | bytes | bool) for x in row)
 
 
-def _hash(obj: Any) -> str:
-    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
+def _row_problem(row: Any, k: int) -> str | None:
+    """What is wrong with one item's probabilities, or None."""
+    try:
+        vec = np.asarray(row, dtype=np.float64)
+        # numpy reads [[.5, .5]], ["0.5", "0.5"] and [true, false] as numbers
+        if vec.ndim != 1 or _not_numbers(row):
+            raise ValueError(row)
+    except (TypeError, ValueError):
+        return f"must be a list of {k} numbers"
+    problems = proba_problems(vec.reshape(1, -1), k)
+    return problems[0][1] if problems else None
+
+
+def _probability_matrix(rows: list[Any] | FloatArray, k: int) -> FloatArray | None:
+    """``rows`` as one (m, k) array when every row is a probability vector of plain
+    numbers (checked at once); None when any is not — then :func:`_row_problem` names it."""
+    if isinstance(rows, np.ndarray):
+        mat = rows
+    else:
+        try:
+            mat = np.array(rows, dtype=np.float64)
+        except (TypeError, ValueError):
+            return None
+        if mat.shape != (len(rows), k):
+            return None
+        if not {type(x) for row in rows for x in row} <= _PLAIN_NUMBERS:
+            return None  # strings, booleans, numpy scalars: row by row
+    return None if proba_problems(mat, k) else mat
+
+
+def _data_hash(data: Any) -> str:
+    return hashlib.sha256(canonical_json(data).encode()).hexdigest()
 
 
 class SubmitMixin(ViewsMixin):
@@ -74,9 +113,8 @@ class SubmitMixin(ViewsMixin):
                     p = self.project_row(u.conn, project)
                     if len(records) == 0:
                         return []
-                    k = len(p.labels)
-                    probs = self._validate(records, proba, k)
-                    return self._submit(u, actor, p, records, probs)
+                    probs, given = self._validate(records, proba, len(p.labels))
+                    return self._submit(u, actor, p, records, probs, given)
             except DBAPIError as exc:
                 if attempt == RETRIES or not _lost_race(exc):
                     raise
@@ -84,22 +122,24 @@ class SubmitMixin(ViewsMixin):
 
     def _validate(
         self, records: Sequence[Mapping[str, Any]], proba: npt.ArrayLike | None, k: int
-    ) -> list[list[float] | None]:
+    ) -> tuple[FloatArray, BoolArray]:
+        """The batch's probabilities (n, k) and which rows have them (the others are NaN);
+        InvalidInput listing every problem, in the order of the records."""
+        n = len(records)
         errors: list[dict[str, Any]] = []
 
         def err(i: int, fld: str, msg: str, ext: Any) -> None:
             errors.append({"loc": ["items", i, fld], "msg": msg, "external_id": ext})
 
-        probs: list[list[float] | None] = [None] * len(records)
         given = None
         if proba is not None:
-            arr = np.asarray(proba, dtype=np.float64)
-            if arr.ndim != 2 or arr.shape != (len(records), k):
+            given = np.asarray(proba, dtype=np.float64)
+            if given.ndim != 2 or given.shape != (n, k):
                 raise InvalidInput(
-                    f"proba: must have shape ({len(records)}, {k}), got {arr.shape}",
+                    f"proba: must have shape ({n}, {k}), got {given.shape}",
                     errors=[{"loc": ["proba"], "msg": "wrong shape"}],
                 )
-            given = arr
+        with_proba: list[int] = []
         for i, rec in enumerate(records):
             if not isinstance(rec, Mapping):
                 err(i, "item", "must be an object with data, meta, external_id, proba", None)
@@ -111,33 +151,34 @@ class SubmitMixin(ViewsMixin):
                 err(i, "data", "must be an object", ext)
             if not isinstance(rec.get("meta") or {}, Mapping):
                 err(i, "meta", "must be an object", ext)
-            unknown = set(rec) - {"external_id", "data", "meta", "proba"}
-            if unknown:
-                err(i, "item", f"unknown fields {sorted(unknown)}", ext)
-            row = given[i] if given is not None else rec.get("proba")
-            if row is not None:
-                try:
-                    vec = np.asarray(row, dtype=np.float64)
-                    # numpy reads [[.5, .5]], ["0.5", "0.5"] and [true, false] as numbers
-                    if vec.ndim != 1 or _not_numbers(row):
-                        raise ValueError(row)
-                    vec = vec.reshape(1, -1)
-                except (TypeError, ValueError):
-                    err(i, "proba", f"must be a list of {k} numbers", ext)
-                    continue
-                problems = proba_problems(vec, k)
-                if problems:
-                    err(i, "proba", problems[0][1], ext)
+            if not rec.keys() <= FIELDS:
+                err(i, "item", f"unknown fields {sorted(set(rec) - FIELDS)}", ext)
+            if given is not None or rec.get("proba") is not None:
+                with_proba.append(i)
+
+        probs = np.full((n, k), np.nan)
+        rows = given[with_proba] if given is not None else [records[i]["proba"] for i in with_proba]
+        mat = _probability_matrix(rows, k) if with_proba else None
+        if mat is not None:
+            probs[with_proba] = mat
+        else:
+            for i, row in zip(with_proba, rows, strict=True):
+                problem = _row_problem(row, k)
+                if problem is None:
+                    probs[i] = np.asarray(row, dtype=np.float64)
                 else:
-                    probs[i] = [float(x) for x in vec[0]]
+                    err(i, "proba", problem, records[i].get("external_id"))
         if errors:
+            errors.sort(key=lambda e: int(e["loc"][1]))  # stable: an item's fields in order
             first = errors[0]
             raise InvalidInput(
                 f"{len(errors)} invalid item(s); first: item {first['loc'][1]} "
                 f"(external_id {first['external_id']!r}) {first['loc'][2]}: {first['msg']}",
                 errors=errors,
             )
-        return probs
+        has = np.zeros(n, dtype=bool)
+        has[with_proba] = True
+        return probs, has
 
     def _submit(
         self,
@@ -145,22 +186,14 @@ class SubmitMixin(ViewsMixin):
         actor: Principal,
         p: ProjectRow,
         records: Sequence[Mapping[str, Any]],
-        probs: list[list[float] | None],
+        probs: FloatArray,
+        given: BoolArray,
     ) -> list[dict[str, Any]]:
         conn = u.conn
         exts = [r.get("external_id") for r in records]
-        wanted = sorted({e for e in exts if e is not None})
-        existing: dict[str, int] = {}
-        for start in range(0, len(wanted), 5000):
-            chunk = wanted[start : start + 5000]
-            existing.update(
-                (row.external_id, row.id)
-                for row in conn.execute(
-                    select(items.c.id, items.c.external_id).where(
-                        items.c.project_id == p.id, items.c.external_id.in_(chunk)
-                    )
-                )
-            )
+        existing = items_by_external_id(
+            conn, p.id, list(dict.fromkeys(e for e in exts if e is not None))
+        )
         # First occurrence of each new external_id is inserted; repeats point at it.
         new_idx: list[int] = []
         first_of: dict[str, int] = {}
@@ -173,7 +206,7 @@ class SubmitMixin(ViewsMixin):
         out: list[dict[str, Any] | None] = [None] * len(records)
         if new_idx:
             fresh = self._insert_new(
-                u, actor, p, [records[i] for i in new_idx], [probs[i] for i in new_idx]
+                u, actor, p, [records[i] for i in new_idx], probs[new_idx], given[new_idx]
             )
             for j, i in enumerate(new_idx):
                 out[i] = fresh[j]
@@ -187,156 +220,153 @@ class SubmitMixin(ViewsMixin):
                     out[i] = known[ids[e]] if e in existing else out[first_of[e]]
         return [o for o in out if o is not None]
 
+    def _route(self, p: ProjectRow, proba: FloatArray,
+               records: Sequence[Mapping[str, Any]]) -> RoutedBatch:
+        """The project's gate (threshold, or certified promise; rules; stop switch)."""
+        gate = gate_of(p)
+        if gate.rules:
+            meta = [r.get("meta") or {} for r in records]
+            data = [r["data"] for r in records]
+            return gate.route(proba, meta=meta, data=data, labels=p.labels,
+                              random_state=self.child_rng(), validate=False)
+        return gate.route(proba, random_state=self.child_rng(), validate=False)
+
     def _insert_new(
         self,
         u: Unit,
         actor: Principal,
         p: ProjectRow,
         records: Sequence[Mapping[str, Any]],
-        probs: list[list[float] | None],
+        proba: FloatArray,
+        given: BoolArray,
     ) -> list[dict[str, Any]]:
-        conn, now, n, k = u.conn, u.now, len(records), len(p.labels)
-        need = [i for i, pr in enumerate(probs) if pr is None]
+        conn, n, k = u.conn, len(records), len(p.labels)
         model_id: int | None = None
-        proba = np.full((n, k), np.nan)
-        for i, pr in enumerate(probs):
-            if pr is not None:
-                proba[i] = pr
-        if need and p.champion_id is not None:
+        scored = given
+        need = np.flatnonzero(~given)
+        if need.size and p.champion_id is not None:
             model = self.load_model(conn, p.champion_id)
             try:
-                proba[need] = model.predict_proba([records[i]["data"] for i in need])
+                proba[need] = model.predict_proba([records[i]["data"] for i in need.tolist()])
             except InvalidInput as exc:
                 raise InvalidInput(
                     f"the model cannot score this batch: {exc}",
                     errors=[{"loc": ["items"], "msg": str(exc)}],
                 ) from None
             model_id = p.champion_id
-            need = []
-        scored = np.ones(n, dtype=bool)
-        scored[need] = False
+            scored = np.ones(n, dtype=bool)
 
-        pol = p.policy
-        gate = Gate(pol.threshold, audit_rate=pol.audit_rate, stopped=pol.stopped)
-        batch = gate.route(
-            np.where(scored[:, None], proba, 1.0 / k), random_state=self.child_rng(), validate=False
-        )
+        batch = self._route(p, np.where(scored[:, None], proba, 1.0 / k), records)
+        unscored = ~scored
         route = batch.route.astype(object)
         reason = batch.reason.astype(object)
+        # No model: people decide, unless a rule already sent the item to an expert.
+        plain = unscored & (route != Route.EXPERT.value)
+        route[plain] = Route.REVIEW.value
+        if not p.policy.stopped:
+            plain &= ~np.char.startswith(batch.reason.astype(str), "rule:")
+            reason[plain] = Reason.NO_MODEL.value
         inclusion = batch.inclusion_prob.copy()
-        unscored = ~scored
-        route[unscored] = Route.REVIEW.value
-        reason[unscored] = Reason.STOPPED.value if pol.stopped else Reason.NO_MODEL.value
         inclusion[unscored] = 1.0
         audited = batch.audited & scored
+        auto = route == Route.AUTO.value
 
-        item_ids: list[int] = list(
-            conn.execute(
-                insert(items).returning(items.c.id, sort_by_parameter_order=True),
-                [
-                    {
-                        "project_id": p.id,
-                        "external_id": r.get("external_id"),
-                        "data": dict(r["data"]),
-                        "meta": dict(r.get("meta") or {}),
-                        "created_at": now,
-                    }
-                    for r in records
-                ],
-            ).scalars()
-        )
-        pred_rows = [
-            {
-                "item_id": item_ids[i],
-                "model_version_id": model_id if probs[i] is None else None,
-                "proba": proba[i].tolist(),
-                "label": int(batch.label[i]),
-                "confidence": float(batch.confidence[i]),
-                "created_at": now,
-            }
-            for i in range(n)
-            if scored[i]
-        ]
-        if pred_rows:
-            conn.execute(insert(predictions), pred_rows)
-        stored_route = [Route.AUDITED.value if audited[i] else route[i] for i in range(n)]
-        conn.execute(
-            insert(routes),
+        # Plain Python values, once: the rows, the events and the reply share them.
+        item_ids = new_ids(conn, items, n)
+        exts = [r.get("external_id") for r in records]
+        metas = [dict(r.get("meta") or {}) for r in records]
+        routed = route.tolist()
+        reasons = reason.tolist()
+        stored = np.where(audited, Route.AUDITED.value, route).tolist()
+        labels = batch.label.tolist()
+        conf = batch.confidence.tolist()
+        incl = inclusion.tolist()
+        proba_rows = proba.tolist()
+        is_scored = scored.tolist()
+        is_auto = auto.tolist()
+        versions = [model_id if m else None for m in (scored & ~given).tolist()]
+        tasked = np.flatnonzero(~auto | audited).tolist()
+
+        at = bind_value(conn, items.c.created_at, u.now)  # every created_at is a UTCDateTime
+        insert_rows(
+            conn,
+            items,
+            ("id", "project_id", "external_id", "data", "meta", "created_at"),
             [
-                {
-                    "item_id": item_ids[i],
-                    "project_id": p.id,
-                    "route": stored_route[i],
-                    "reason": reason[i],
-                    "policy_version": p.policy_version,
-                    "inclusion_prob": float(inclusion[i]),
-                    "initial": True,
-                    "created_at": now,
-                }
+                (item_ids[i], p.id, exts[i], json_text(r["data"]), json_text(metas[i]), at)
+                for i, r in enumerate(records)
+            ],
+        )
+        insert_rows(
+            conn,
+            predictions,
+            ("item_id", "model_version_id", "proba", "label", "confidence", "created_at"),
+            [
+                (item_ids[i], versions[i], json_text(proba_rows[i]), labels[i], conf[i], at)
+                for i in np.flatnonzero(scored).tolist()
+            ],
+        )
+        insert_rows(
+            conn,
+            routes,
+            ("item_id", "project_id", "route", "reason", "policy_version", "inclusion_prob",
+             "initial", "created_at"),
+            [
+                (item_ids[i], p.id, stored[i], reasons[i], p.policy_version, incl[i], True, at)
                 for i in range(n)
             ],
         )
-        task_rows = [
-            {
-                "project_id": p.id,
-                "item_id": item_ids[i],
-                "kind": route[i] if route[i] != "auto" else Route.REVIEW.value,
-                "reason": reason[i],
-                "state": TaskState.OPEN.value,
-                "priority": PRIORITY.get(route[i], 1),
-                "created_at": now,
-            }
-            for i in range(n)
-            if route[i] != Route.AUTO.value or audited[i]
-        ]
-        if task_rows:
-            conn.execute(insert(tasks), task_rows)
-        auto = [i for i in range(n) if route[i] == Route.AUTO.value]
-        if auto:
-            conn.execute(
-                insert(decisions),
-                [
-                    {
-                        "item_id": item_ids[i],
-                        "project_id": p.id,
-                        "label": int(batch.label[i]),
-                        "source": DecisionSource.MODEL.value,
-                        "user_id": None,
-                        "reason": reason[i],
-                        "current": True,
-                        "created_at": now,
-                    }
-                    for i in auto
-                ],
-            )
+        insert_rows(
+            conn,
+            tasks,
+            ("project_id", "item_id", "kind", "reason", "state", "priority", "created_at"),
+            [
+                (p.id, item_ids[i], Route.REVIEW.value if is_auto[i] else routed[i], reasons[i],
+                 TaskState.OPEN.value, PRIORITY.get(routed[i], 1), at)
+                for i in tasked
+            ],
+        )
+        insert_rows(
+            conn,
+            decisions,
+            ("item_id", "project_id", "label", "source", "user_id", "reason", "current",
+             "created_at"),
+            [
+                (item_ids[i], p.id, labels[i], DecisionSource.MODEL.value, None, reasons[i], True,
+                 at)
+                for i in np.flatnonzero(auto).tolist()
+            ],
+        )
+
         out: list[dict[str, Any]] = []
         for i, rec in enumerate(records):
-            decided = route[i] == Route.AUTO.value
-            summary: dict[str, Any] = {
-                "item_id": item_ids[i],
-                "external_id": rec.get("external_id"),
-                "route": stored_route[i],
-                "reason": reason[i],
-                "label": p.labels[int(batch.label[i])] if decided else None,
-                "confidence": float(batch.confidence[i]) if scored[i] else None,
-                "decided_by": DecisionSource.MODEL.value if decided else None,
-            }
-            out.append(summary)
+            decided = is_auto[i]
+            out.append(
+                {
+                    "item_id": item_ids[i],
+                    "external_id": exts[i],
+                    "route": stored[i],
+                    "reason": reasons[i],
+                    "label": p.labels[labels[i]] if decided else None,
+                    "confidence": conf[i] if is_scored[i] else None,
+                    "decided_by": DecisionSource.MODEL.value if decided else None,
+                }
+            )
             u.emit(
                 "item.received",
                 p.name,
                 actor,
                 item_id=item_ids[i],
-                external_id=rec.get("external_id"),
-                data_sha256=_hash(rec["data"]),
-                meta=dict(rec.get("meta") or {}),
-                model_version_id=model_id if scored[i] and probs[i] is None else None,
-                proba=proba[i].tolist() if scored[i] else None,
-                predicted=int(batch.label[i]) if scored[i] else None,
-                route=stored_route[i],
-                reason=reason[i],
+                external_id=exts[i],
+                data_sha256=_data_hash(rec["data"]),
+                meta=metas[i],
+                model_version_id=versions[i],
+                proba=proba_rows[i] if is_scored[i] else None,
+                predicted=labels[i] if is_scored[i] else None,
+                route=stored[i],
+                reason=reasons[i],
                 policy_version=p.policy_version,
-                inclusion_prob=float(inclusion[i]),
-                decision=int(batch.label[i]) if decided else None,
+                inclusion_prob=incl[i],
+                decision=labels[i] if decided else None,
             )
         return out

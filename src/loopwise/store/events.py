@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select, update
 
 from loopwise.audit import event_body, link
+from loopwise.store.bulk import bind_value, insert_rows
 from loopwise.store.tables import chain_head, events
 
 
@@ -38,10 +39,10 @@ def append_events(conn: Connection, pending: Sequence[PendingEvent], at: datetim
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
     head = conn.execute(query).one()
-    stamp = at.isoformat()
+    first, stamp = head.seq + 1, at.isoformat()
     bodies = [
         event_body(
-            seq=head.seq + i + 1,
+            seq=first + i,
             type=e.type,
             at=stamp,
             actor=e.actor,
@@ -52,19 +53,13 @@ def append_events(conn: Connection, pending: Sequence[PendingEvent], at: datetim
     ]
     hashes = link(head.hash, bodies)
     prevs = [head.hash, *hashes[:-1]]
-    conn.execute(
-        insert(events),
+    at_value = bind_value(conn, events.c.at, at)
+    insert_rows(
+        conn,
+        events,
+        ("seq", "type", "project", "actor", "at", "body", "prev_hash", "hash"),
         [
-            {
-                "seq": head.seq + i + 1,
-                "type": e.type,
-                "project": e.project,
-                "actor": e.actor,
-                "at": at,
-                "body": bodies[i],
-                "prev_hash": prevs[i],
-                "hash": hashes[i],
-            }
+            (first + i, e.type, e.project, e.actor, at_value, bodies[i], prevs[i], hashes[i])
             for i, e in enumerate(pending)
         ],
     )

@@ -325,7 +325,8 @@ def test_dataframe_records(live_server: Any, other_db_url: str) -> None:
     token = bootstrap_admin(live_server.db_url)
     with Loop(other_db_url) as lp, Client(live_server.url, token=token) as client:
         for backend in (lp, client):
-            project = backend.create_project("frame", labels=LABELS, sensitive=["sex"])
+            project = backend.create_project("frame", labels=LABELS, sensitive=["sex"],
+                                             policy={"audit_rate": 0.0})
             out = project.submit(frame, proba=[[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]])
             assert [d["external_id"] for d in out] == ["r-1", "r-2", "r-3"]
             assert [d["route"] for d in out] == ["auto", "review", "review"]

@@ -6,17 +6,18 @@ import math
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
-from loopwise.domain import DecisionSource, Reason, Role, Route, TaskState
+from loopwise.domain import DecisionSource, Policy, Reason, Role, Route, TaskState
 from loopwise.errors import Conflict, InvalidInput, NotFound
 from loopwise.service.base import Principal, ProjectRow, Unit, utcnow
 from loopwise.service.views import ViewsMixin
-from loopwise.store.queue import claim_tasks, lock_task
+from loopwise.store.queue import claim_tasks
 from loopwise.store.tables import (
     decisions,
     items,
     model_versions,
+    policy_versions,
     projects,
     reviews,
     routes,
@@ -27,8 +28,69 @@ from loopwise.store.tables import (
 MAX_CLAIM = 100
 
 
+_PROJECT = (
+    projects.c.name.label("project_name"),
+    projects.c.labels,
+    projects.c.input_kind,
+    projects.c.sensitive,
+    projects.c.policy_version,
+    projects.c.champion_id,
+    projects.c.created_at.label("project_created_at"),
+    policy_versions.c.policy,
+    policy_versions.c.gate_state,
+)
+"""The project columns of a task's row, as ``ServiceBase.project_row`` reads them."""
+
+# The statements of a review, built once (building one costs more than SQLite takes to run
+# it). FOR UPDATE is PostgreSQL's row lock; SQLite holds the write lock already.
+_TASK_FOR_UPDATE = (
+    select(
+        tasks.c.id,
+        tasks.c.project_id,
+        tasks.c.item_id,
+        tasks.c.kind,
+        tasks.c.state,
+        tasks.c.assignee_id,
+        tasks.c.lease_expires_at,
+        *_PROJECT,
+    )
+    .join(projects, projects.c.id == tasks.c.project_id)
+    .join(
+        policy_versions,
+        (policy_versions.c.project_id == projects.c.id)
+        & (policy_versions.c.version == projects.c.policy_version),
+    )
+    .where(tasks.c.id == bindparam("task_id"))
+    .with_for_update(of=tasks)
+)
+_INSERT_REVIEW = insert(reviews)
+_TASK_DONE = (
+    update(tasks)
+    .where(tasks.c.id == bindparam("task_id"))
+    .values(state=TaskState.DONE, done_at=bindparam("now"))
+)
+_INSERT_DECISION = insert(decisions)
+
+
 def _iso(t: datetime | None) -> str | None:
     return None if t is None else t.isoformat()
+
+
+def _project(r: Any) -> ProjectRow:
+    """The project of a row with the ``_PROJECT`` columns (tests check it matches
+    ``ServiceBase.project_row``)."""
+    return ProjectRow(
+        id=r.project_id,
+        name=r.project_name,
+        labels=list(r.labels),
+        input_kind=r.input_kind,
+        sensitive=list(r.sensitive),
+        policy_version=r.policy_version,
+        champion_id=r.champion_id,
+        policy=Policy.from_dict(r.policy),
+        created_at=r.project_created_at,
+        gate_state=r.gate_state,
+    )
 
 
 class ReviewMixin(ViewsMixin):
@@ -43,52 +105,56 @@ class ReviewMixin(ViewsMixin):
             raise InvalidInput("claiming needs a named user: use loop.as_user(name)")
         if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_CLAIM:
             raise InvalidInput(f"n: must be a whole number from 1 to {MAX_CLAIM}, got {n!r}")
+        with self.unit() as u:
+            return self._claim_in(u, actor, self.project_row(u.conn, project), n)
+
+    def _claim_in(self, u: Unit, actor: Principal, p: ProjectRow, n: int) -> list[dict[str, Any]]:
+        """Claim up to ``n`` tasks of project ``p`` for ``actor`` inside the unit ``u``."""
+        assert actor.id is not None
         kinds = [Route.REVIEW.value]
         if actor.role in (Role.EXPERT, Role.ADMIN):
             kinds.insert(0, Route.EXPERT.value)
-        with self.unit() as u:
-            p = self.project_row(u.conn, project)
-            got = claim_tasks(
-                u.conn,
-                project_id=p.id,
-                user_id=actor.id,
-                kinds=kinds,
-                n=n,
-                lease_seconds=p.policy.lease_seconds,
-                now=u.now,
-            )
-            for c in got:
-                if c.reclaimed_from is not None:
-                    u.emit(
-                        "task.expired",
-                        p.name,
-                        None,
-                        task_id=c.task_id,
-                        item_id=c.item_id,
-                        user_id=c.reclaimed_from,
-                    )
+        got = claim_tasks(
+            u.conn,
+            project_id=p.id,
+            user_id=actor.id,
+            kinds=kinds,
+            n=n,
+            lease_seconds=p.policy.lease_seconds,
+            now=u.now,
+        )
+        for c in got:
+            if c.reclaimed_from is not None:
                 u.emit(
-                    "task.claimed",
+                    "task.expired",
                     p.name,
-                    actor,
+                    None,
                     task_id=c.task_id,
                     item_id=c.item_id,
-                    lease_expires_at=c.lease_expires_at.isoformat(),
+                    user_id=c.reclaimed_from,
                 )
-            if not got:
-                return []
-            views = self._task_items(u.conn, p, [c.item_id for c in got])
-            return [
-                {
-                    "task_id": c.task_id,
-                    "item_id": c.item_id,
-                    "kind": c.kind,
-                    "reason": c.reason,
-                    "lease_expires_at": c.lease_expires_at.isoformat(),
-                    **views[c.item_id],
-                }
-                for c in got
-            ]
+            u.emit(
+                "task.claimed",
+                p.name,
+                actor,
+                task_id=c.task_id,
+                item_id=c.item_id,
+                lease_expires_at=c.lease_expires_at.isoformat(),
+            )
+        if not got:
+            return []
+        views = self._task_items(u.conn, p, [c.item_id for c in got])
+        return [
+            {
+                "task_id": c.task_id,
+                "item_id": c.item_id,
+                "kind": c.kind,
+                "reason": c.reason,
+                "lease_expires_at": c.lease_expires_at.isoformat(),
+                **views[c.item_id],
+            }
+            for c in got
+        ]
 
     def my_tasks(self, actor: Principal, project: str) -> list[dict[str, Any]]:
         """The tasks the actor holds now (claimed, lease not run out), oldest first."""
@@ -110,14 +176,13 @@ class ReviewMixin(ViewsMixin):
             for r in rows
         ]
 
-    def _task_for_update(self, u: Unit, actor: Principal, task_id: int) -> tuple[Any, ProjectRow]:
-        t = lock_task(u.conn, task_id)
+    @staticmethod
+    def _task_for_update(u: Unit, task_id: int) -> tuple[Any, ProjectRow]:
+        """The task, locked for update, and its project, in one query."""
+        t = u.conn.execute(_TASK_FOR_UPDATE, {"task_id": task_id}).first()
         if t is None:
             raise NotFound(f"task {task_id} not found")
-        name = u.conn.execute(
-            select(projects.c.name).where(projects.c.id == t.project_id)
-        ).scalar_one()
-        return t, self.project_row(u.conn, name)
+        return t, _project(t)
 
     @staticmethod
     def _check_holder(t: Any, actor: Principal, now: datetime) -> None:
@@ -142,8 +207,14 @@ class ReviewMixin(ViewsMixin):
         *,
         comment: str | None = None,
         seconds: float | None = None,
+        claim_next: bool = False,
     ) -> dict[str, Any]:
-        """Answer a claimed task with a label; returns the item's decision after it."""
+        """Answer a claimed task with a label; returns the item's decision after it.
+
+        With ``claim_next`` the same transaction also claims the actor's next task in the
+        project: the reply's ``"next"`` is that task (as :meth:`claim` gives it) or None
+        when nothing is waiting.
+        """
         self.require(actor, Role.REVIEWER, Role.EXPERT)
         if comment is not None and (not isinstance(comment, str) or len(comment) > 10_000):
             raise InvalidInput("comment: must be text of at most 10,000 characters")
@@ -155,7 +226,7 @@ class ReviewMixin(ViewsMixin):
         ):
             raise InvalidInput(f"seconds: must be a number >= 0, got {seconds!r}")
         with self.unit() as u:
-            t, p = self._task_for_update(u, actor, task_id)
+            t, p = self._task_for_update(u, task_id)
             if t.kind == Route.EXPERT:
                 self.require(actor, Role.EXPERT)
             idx = p.label_index(label) if isinstance(label, str) else None
@@ -165,20 +236,20 @@ class ReviewMixin(ViewsMixin):
                     errors=[{"loc": ["label"], "msg": "unknown label", "allowed": p.labels}],
                 )
             self._check_holder(t, actor, u.now)
+            it = self._item_state(u.conn, t.item_id)
             u.conn.execute(
-                insert(reviews).values(
-                    task_id=t.id,
-                    item_id=t.item_id,
-                    user_id=actor.id,
-                    label=idx,
-                    seconds=None if seconds is None else float(seconds),
-                    comment=comment,
-                    created_at=u.now,
-                )
+                _INSERT_REVIEW,
+                {
+                    "task_id": t.id,
+                    "item_id": t.item_id,
+                    "user_id": actor.id,
+                    "label": idx,
+                    "seconds": None if seconds is None else float(seconds),
+                    "comment": comment,
+                    "created_at": u.now,
+                },
             )
-            u.conn.execute(
-                update(tasks).where(tasks.c.id == t.id).values(state=TaskState.DONE, done_at=u.now)
-            )
+            u.conn.execute(_TASK_DONE, {"task_id": t.id, "now": u.now})
             u.emit(
                 "review.submitted",
                 p.name,
@@ -189,52 +260,68 @@ class ReviewMixin(ViewsMixin):
                 seconds=seconds,
                 comment=comment,
             )
-            source = DecisionSource.EXPERT if t.kind == Route.EXPERT else DecisionSource.REVIEWER
-            current = u.conn.execute(
-                select(decisions.c.id, decisions.c.label, decisions.c.source).where(
-                    decisions.c.item_id == t.item_id, decisions.c.current.is_(True)
-                )
-            ).first()
-            if current is None or current.label != idx or t.kind == Route.EXPERT:
-                reason = None
-                if current is not None:
-                    reason = (
-                        "audit_disagreement"
-                        if current.source == DecisionSource.MODEL
-                        else "expert_decision"
-                    )
-                    u.conn.execute(
-                        update(decisions).where(decisions.c.id == current.id).values(current=False)
-                    )
-                u.conn.execute(
-                    insert(decisions).values(
-                        item_id=t.item_id,
-                        project_id=p.id,
-                        label=idx,
-                        source=source.value,
-                        user_id=actor.id,
-                        reason=reason,
-                        current=True,
-                        created_at=u.now,
-                    )
-                )
-                u.emit(
-                    "decision.made",
-                    p.name,
-                    actor,
-                    item_id=t.item_id,
-                    label=idx,
-                    source=source.value,
-                    replaces=None if current is None else current.id,
-                    previous_label=None if current is None else current.label,
-                )
-            return self._summaries(u.conn, p, [t.item_id])[t.item_id]
+            decided = (it.decision_label, it.decision_source)
+            if it.decision_id is None or it.decision_label != idx or t.kind == Route.EXPERT:
+                decided = (idx, self._decide(u, actor, p, t, it, idx))
+            reply: dict[str, Any] = {
+                "item_id": t.item_id,
+                "external_id": it.external_id,
+                "route": it.route,
+                "reason": it.route_reason,
+                "label": p.labels[decided[0]],
+                "confidence": it.confidence,
+                "decided_by": decided[1],
+            }
+            if claim_next:
+                got = self._claim_in(u, actor, p, 1)
+                reply["next"] = got[0] if got else None
+            return reply
+
+    @staticmethod
+    def _decide(u: Unit, actor: Principal, p: ProjectRow, t: Any, it: Any, idx: int) -> str:
+        """Make ``idx`` the decision on task ``t``'s item (``it``: its state, whose current
+        decision is replaced); returns the decision's source."""
+        source = DecisionSource.EXPERT if t.kind == Route.EXPERT else DecisionSource.REVIEWER
+        reason = None
+        if it.decision_id is not None:
+            reason = (
+                "audit_disagreement"
+                if it.decision_source == DecisionSource.MODEL
+                else "expert_decision"
+            )
+            u.conn.execute(
+                update(decisions).where(decisions.c.id == it.decision_id).values(current=False)
+            )
+        u.conn.execute(
+            _INSERT_DECISION,
+            {
+                "item_id": t.item_id,
+                "project_id": p.id,
+                "label": idx,
+                "source": source.value,
+                "user_id": actor.id,
+                "reason": reason,
+                "current": True,
+                "created_at": u.now,
+            },
+        )
+        u.emit(
+            "decision.made",
+            p.name,
+            actor,
+            item_id=t.item_id,
+            label=idx,
+            source=source.value,
+            replaces=it.decision_id,
+            previous_label=it.decision_label,
+        )
+        return source.value
 
     def release(self, actor: Principal, task_id: int) -> dict[str, Any]:
         """Give a claimed task back to the queue."""
         self.require(actor, Role.REVIEWER, Role.EXPERT)
         with self.unit() as u:
-            t, p = self._task_for_update(u, actor, task_id)
+            t, p = self._task_for_update(u, task_id)
             self._check_holder(t, actor, u.now)
             u.conn.execute(
                 update(tasks)
@@ -252,7 +339,7 @@ class ReviewMixin(ViewsMixin):
         """Send the item of a claimed task to an expert; the task ends, an expert task opens."""
         self.require(actor, Role.REVIEWER, Role.EXPERT)
         with self.unit() as u:
-            t, p = self._task_for_update(u, actor, task_id)
+            t, p = self._task_for_update(u, task_id)
             self._check_holder(t, actor, u.now)
             u.conn.execute(
                 update(tasks)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, bindparam, or_, select
 
 from loopwise.domain import HUMAN_SOURCES
 from loopwise.service.base import ProjectRow, ServiceBase
@@ -21,26 +21,71 @@ def human_labeled() -> ColumnElement[bool]:
     )
 
 
+def _newest_prediction(*columns: ColumnElement[Any]) -> Select[Any]:
+    """``columns`` of the latest prediction of ``items.id`` (a correlated subquery)."""
+    return (
+        select(*columns)
+        .where(predictions.c.item_id == items.c.id)
+        .order_by(predictions.c.id.desc())
+        .limit(1)
+        .correlate(items)
+    )
+
+
+# Built once: building a statement costs more than SQLite takes to run it.
+_latest = predictions.alias("latest")
+_TASK_ITEMS = (
+    select(
+        items.c.id,
+        items.c.external_id,
+        items.c.data,
+        items.c.meta,
+        _latest.c.label,
+        _latest.c.confidence,
+    )
+    .select_from(items)
+    .outerjoin(_latest, _latest.c.id == _newest_prediction(predictions.c.id).scalar_subquery())
+    .where(items.c.id.in_(bindparam("ids", expanding=True)))
+)
+"""A task's item as a reviewer sees it: its data and the latest prediction."""
+_ITEM_STATE = (
+    select(
+        items.c.external_id,
+        routes.c.route,
+        routes.c.reason.label("route_reason"),
+        _newest_prediction(predictions.c.confidence).scalar_subquery().label("confidence"),
+        decisions.c.id.label("decision_id"),
+        decisions.c.label.label("decision_label"),
+        decisions.c.source.label("decision_source"),
+    )
+    .select_from(items)
+    .outerjoin(routes, (routes.c.item_id == items.c.id) & routes.c.initial)
+    .outerjoin(decisions, (decisions.c.item_id == items.c.id) & decisions.c.current)
+    .where(items.c.id == bindparam("item_id"))
+)
+
+
 class ViewsMixin(ServiceBase):
     def _task_items(
         self, conn: Connection, p: ProjectRow, item_ids: Sequence[int]
     ) -> dict[int, dict[str, Any]]:
-        rows = conn.execute(
-            select(items.c.id, items.c.external_id, items.c.data, items.c.meta).where(
-                items.c.id.in_(list(item_ids))
-            )
-        ).all()
-        preds = self._latest_predictions(conn, item_ids)
-        out: dict[int, dict[str, Any]] = {}
-        for r in rows:
-            pr = preds.get(r.id)
-            out[r.id] = {
+        """What a reviewer sees of each item: its data and the latest prediction's label."""
+        return {
+            r.id: {
                 "item": {"external_id": r.external_id, "data": r.data, "meta": r.meta},
                 "suggestion": None
-                if pr is None
-                else {"label": p.labels[pr["label"]], "confidence": pr["confidence"]},
+                if r.label is None
+                else {"label": p.labels[r.label], "confidence": r.confidence},
             }
-        return out
+            for r in conn.execute(_TASK_ITEMS, {"ids": list(item_ids)})
+        }
+
+    @staticmethod
+    def _item_state(conn: Connection, item_id: int) -> Any:
+        """What submit answers with and decides on: an item's ``external_id``, first
+        ``route`` and ``route_reason``, latest ``confidence``, and current decision
+        (``decision_id``, ``decision_label``, ``decision_source``; None when undecided)."""
+        return conn.execute(_ITEM_STATE, {"item_id": item_id}).one()
 
     @staticmethod
     def _latest_predictions(conn: Connection, item_ids: Sequence[int]) -> dict[int, dict[str, Any]]:

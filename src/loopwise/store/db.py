@@ -4,10 +4,20 @@
 a time, no lock upgrade deadlocks), on PostgreSQL READ COMMITTED with row locks taken by the
 queries. It commits when the block ends without an exception; a request that answers
 "done" has therefore committed. ``Database.read()`` opens a read-only snapshot.
+
+On SQLite the threads of a process also take turns at a lock (one per database file)
+before ``BEGIN IMMEDIATE``:
+SQLite has one writer at a time anyway, and a thread that finds the database locked sleeps
+in SQLite's busy handler (up to 100 ms a try) while others keep taking the lock, so under
+load some writers waited for a second or more. The lock hands the turn over at once.
+Other processes still meet SQLite's busy timeout.
 """
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, insert, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import NullPool
 
 from loopwise.audit import GENESIS
@@ -23,6 +34,18 @@ from loopwise.store.tables import chain_head
 MIGRATIONS = Path(__file__).parent / "migrations"
 _WRITE = "loopwise_write"
 _PG_MIGRATE_LOCK = 724_113  # advisory lock key: one process migrates at a time
+_BUSY_SECONDS = 60  # how long a SQLite writer waits for its turn before giving up
+_RETURNED = "loopwise_returned_at"  # pool record info: when the connection was checked in
+_PING_AFTER_IDLE_SECONDS = 5.0
+_write_turns: dict[str, threading.RLock] = {}
+_write_turns_guard = threading.Lock()
+
+
+def _write_turn(path: str) -> threading.RLock:
+    """The lock this process's writers to the SQLite file ``path`` take turns at
+    (reentrant: a nested write in one thread meets SQLite's own lock, as before)."""
+    with _write_turns_guard:
+        return _write_turns.setdefault(os.path.realpath(path), threading.RLock())
 
 
 def _sqlite_setup(engine: Engine, synchronous: str) -> None:
@@ -33,13 +56,37 @@ def _sqlite_setup(engine: Engine, synchronous: str) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA synchronous={synchronous}")
-        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute(f"PRAGMA busy_timeout={_BUSY_SECONDS * 1000}")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get(_WRITE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _pg_setup(engine: Engine) -> None:
+    """Ping a pooled connection before use only when it has been idle for a while.
+
+    SQLAlchemy's ``pool_pre_ping`` costs a round trip per transaction. A connection in
+    steady use is known to be alive; one that sat idle (the server may have restarted or
+    dropped it) is pinged, and replaced when the ping fails. A server lost mid-traffic is
+    seen by the next statement, which invalidates the pool (one request fails).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_RETURNED] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get(_RETURNED)
+        if returned is None or time.monotonic() - returned < _PING_AFTER_IDLE_SECONDS:
+            return  # fresh, or in steady use
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as err:
+            raise DisconnectionError(f"idle connection lost: {err}") from err
 
 
 class Database:
@@ -59,6 +106,7 @@ class Database:
             parsed = parsed.set(drivername="postgresql+psycopg")
         self.url = parsed
         self.dialect = parsed.get_backend_name()
+        self._write_turn: threading.RLock | None = None
         if self.dialect == "sqlite":
             if sqlite_synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
                 raise ValueError(
@@ -70,15 +118,17 @@ class Database:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
             self.engine = create_engine(
                 parsed,
-                connect_args={"check_same_thread": False, "timeout": 60},
+                connect_args={"check_same_thread": False, "timeout": _BUSY_SECONDS},
                 pool_size=pool_size,
                 max_overflow=2 * pool_size,
             )
             _sqlite_setup(self.engine, sqlite_synchronous.upper())
+            self._write_turn = _write_turn(database)
         elif self.dialect == "postgresql":
             self.engine = create_engine(
-                parsed, pool_size=pool_size, max_overflow=2 * pool_size, pool_pre_ping=True
+                parsed, pool_size=pool_size, max_overflow=2 * pool_size, pool_use_lifo=True
             )
+            _pg_setup(self.engine)
         else:
             raise ValueError(
                 f"unsupported database {parsed.drivername!r}: use sqlite or postgresql"
@@ -92,8 +142,17 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction; commits at the end of the block, rolls back on error."""
-        with self._writer.begin() as conn:
-            yield conn
+        if self._write_turn is None:
+            with self._writer.begin() as conn:
+                yield conn
+            return
+        if not self._write_turn.acquire(timeout=_BUSY_SECONDS):
+            raise TimeoutError(f"no turn to write to the database in {_BUSY_SECONDS} s")
+        try:
+            with self._writer.begin() as conn:
+                yield conn
+        finally:
+            self._write_turn.release()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -4,6 +4,12 @@ A task is claimable when it is ``open``, or ``claimed`` with a lease that has ru
 PostgreSQL: ``SELECT … FOR UPDATE SKIP LOCKED`` lets concurrent claimers pass each other
 without waiting and without ever taking the same row. SQLite: the claim runs inside a
 ``BEGIN IMMEDIATE`` transaction, so claims are serialised.
+
+The two kinds of claimable task are looked up apart, each an ordered range of an index
+(``ix_tasks_claim`` for open tasks of a kind, ``ix_tasks_lease`` for leases that ran out),
+and merged in queue order: one query with ``state = 'open' OR (claimed and expired)`` makes
+the database read and sort every open task of the project. Leases seldom run out, so the
+query for open tasks also says whether any did, and only then are they looked up.
 """
 
 from __future__ import annotations
@@ -13,7 +19,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    FromClause,
+    Integer,
+    Select,
+    bindparam,
+    select,
+    update,
+)
 
 from loopwise.domain import TaskState
 from loopwise.store.tables import reviews, tasks
@@ -30,6 +45,69 @@ class Claimed:
     """The user whose lease had expired, when the task was taken over."""
 
 
+def _run_out(t: FromClause) -> ColumnElement[bool]:
+    """Claimed, and the lease ran out before ``:now``."""
+    return (t.c.state == TaskState.CLAIMED) & (t.c.lease_expires_at < bindparam("now"))
+
+
+def _queue(claimable: ColumnElement[bool], *extra: ColumnElement[Any]) -> Select[Any]:
+    """Up to ``:n`` tasks of project ``:project_id`` of the ``:kinds`` matching
+    ``claimable``, in queue order, leaving out items user ``:user_id`` has answered; locked
+    on PostgreSQL (passing rows other claimers hold), as they are on SQLite already."""
+    answered = (
+        select(reviews.c.id)
+        .where(reviews.c.item_id == tasks.c.item_id, reviews.c.user_id == bindparam("user_id"))
+        .exists()
+    )
+    return (
+        select(
+            tasks.c.id,
+            tasks.c.item_id,
+            tasks.c.kind,
+            tasks.c.reason,
+            tasks.c.state,
+            tasks.c.assignee_id,
+            tasks.c.priority,
+            *extra,
+        )
+        .where(
+            tasks.c.project_id == bindparam("project_id"),
+            claimable,
+            tasks.c.kind.in_(bindparam("kinds", expanding=True)),
+            ~answered,
+        )
+        .order_by(tasks.c.priority, tasks.c.id)
+        .limit(bindparam("n", type_=Integer))
+        .with_for_update(skip_locked=True, of=tasks)
+    )
+
+
+# Built once: building a statement costs more than SQLite takes to run it.
+_other = tasks.alias("other")
+_OPEN = _queue(
+    tasks.c.state == TaskState.OPEN,
+    select(_other.c.id)
+    .where(
+        _other.c.project_id == bindparam("project_id"),
+        _other.c.kind.in_(bindparam("kinds", expanding=True)),
+        _run_out(_other),
+    )
+    .exists()
+    .label("any_run_out"),
+)
+_RUN_OUT = _queue(_run_out(tasks))
+_CLAIM = (
+    update(tasks)
+    .where(tasks.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        state=TaskState.CLAIMED,
+        assignee_id=bindparam("user_id"),
+        lease_expires_at=bindparam("expires"),
+        claimed_at=bindparam("now"),
+    )
+)
+
+
 def claim_tasks(
     conn: Connection,
     *,
@@ -42,43 +120,21 @@ def claim_tasks(
 ) -> list[Claimed]:
     """Claim up to ``n`` tasks of the given kinds for ``user_id``, oldest first by priority.
 
-    A user never gets a task on an item they have already answered.
+    A user never gets a task on an item they have already answered. An expired task takes
+    its place in the queue again: it is claimed in priority order with the open ones.
     """
-    claimable = or_(
-        tasks.c.state == TaskState.OPEN,
-        and_(tasks.c.state == TaskState.CLAIMED, tasks.c.lease_expires_at < now),
-    )
-    answered = select(reviews.c.item_id).where(reviews.c.user_id == user_id)
-    query = (
-        select(
-            tasks.c.id,
-            tasks.c.item_id,
-            tasks.c.kind,
-            tasks.c.reason,
-            tasks.c.state,
-            tasks.c.assignee_id,
-        )
-        .where(
-            tasks.c.project_id == project_id,
-            tasks.c.kind.in_(list(kinds)),
-            claimable,
-            tasks.c.item_id.not_in(answered),
-        )
-        .order_by(tasks.c.priority, tasks.c.id)
-        .limit(n)
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=tasks)
-    rows = conn.execute(query).all()
+    params = {"project_id": project_id, "user_id": user_id, "kinds": list(kinds), "n": n,
+              "now": now}
+    rows: Sequence[Any] = conn.execute(_OPEN, params).all()
+    if len(rows) < n or rows[0].any_run_out:
+        # Seldom: leases that ran out may come first, or fill the claim.
+        expired = conn.execute(_RUN_OUT, params).all()
+        rows = sorted([*rows, *expired], key=lambda r: (r.priority, r.id))[:n]
     if not rows:
         return []
     expires = now + timedelta(seconds=lease_seconds)
     conn.execute(
-        update(tasks)
-        .where(tasks.c.id.in_([r.id for r in rows]))
-        .values(
-            state=TaskState.CLAIMED, assignee_id=user_id, lease_expires_at=expires, claimed_at=now
-        )
+        _CLAIM, {"ids": [r.id for r in rows], "user_id": user_id, "expires": expires, "now": now}
     )
     return [
         Claimed(
@@ -91,11 +147,3 @@ def claim_tasks(
         )
         for r in rows
     ]
-
-
-def lock_task(conn: Connection, task_id: int) -> Row[Any] | None:
-    """The task row, locked for update on PostgreSQL (SQLite holds the write lock already)."""
-    query = select(tasks).where(tasks.c.id == task_id)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    return conn.execute(query).first()

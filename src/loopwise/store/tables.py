@@ -135,12 +135,14 @@ predictions = Table(
     "predictions",
     metadata,
     C("id", Id, primary_key=True, autoincrement=True),
-    C("item_id", Id, ForeignKey("items.id"), nullable=False, index=True),
+    C("item_id", Id, ForeignKey("items.id"), nullable=False),
     C("model_version_id", Id, ForeignKey("model_versions.id"), nullable=True),
     C("proba", JSON, nullable=False),
     C("label", Integer, nullable=False),
     C("confidence", Float, nullable=False),
     C("created_at", UTCDateTime, nullable=False),
+    # An item's predictions, and its latest one without a scan (ORDER BY id DESC LIMIT 1).
+    Index("ix_predictions_item_latest", "item_id", "id"),
 )
 
 routes = Table(
@@ -174,6 +176,10 @@ tasks = Table(
     C("claimed_at", UTCDateTime, nullable=True),
     C("done_at", UTCDateTime, nullable=True),
     Index("ix_tasks_queue", "project_id", "state", "priority", "id"),
+    # A reviewer's claim: open tasks of one kind in queue order, no sort.
+    Index("ix_tasks_claim", "project_id", "state", "kind", "priority", "id"),
+    # Claimed tasks whose lease has run out.
+    Index("ix_tasks_lease", "project_id", "state", "lease_expires_at"),
 )
 
 reviews = Table(

@@ -1,10 +1,16 @@
-"""The review queue: claim, answer, release, escalate."""
+"""The review queue: claim, answer, release, escalate.
+
+The endpoints are ``async`` and run the service (blocking database work) in the thread
+pool themselves: a plain ``def`` endpoint would take that hop, and FastAPI would take a
+second one to validate its reply.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
 
 from loopwise.api.deps import Actor, ServiceDep
 from loopwise.api.schemas import ClaimIn, EscalateIn, ReviewIn
@@ -13,26 +19,48 @@ router = APIRouter(prefix="/api/v1", tags=["tasks"])
 
 
 @router.post("/projects/{project}/tasks/claim")
-def claim(project: str, body: ClaimIn, service: ServiceDep, actor: Actor) -> dict[str, Any]:
+async def claim(project: str, body: ClaimIn, service: ServiceDep, actor: Actor) -> dict[str, Any]:
     """Claim up to n tasks (leased); an empty list when nothing is waiting for you."""
-    return {"tasks": service.claim(actor, project, body.n)}
+    return {"tasks": await run_in_threadpool(service.claim, actor, project, body.n)}
 
 
 @router.post("/tasks/{task_id}/submit")
-def submit(task_id: int, body: ReviewIn, service: ServiceDep, actor: Actor) -> dict[str, Any]:
+async def submit(
+    task_id: int,
+    body: ReviewIn,
+    service: ServiceDep,
+    actor: Actor,
+    claim_next: Annotated[
+        bool,
+        Query(
+            alias="next",
+            description="Also claim your next task in the same project, in the same "
+            'transaction: the reply\'s "next" is that task (as claim gives it), or null.',
+        ),
+    ] = False,
+) -> dict[str, Any]:
     """Answer your claimed task; 409 if it is not yours, done, or its lease expired."""
-    return service.submit_review(actor, task_id, body.label, comment=body.comment,
-                                 seconds=body.seconds)
+    return await run_in_threadpool(
+        service.submit_review,
+        actor,
+        task_id,
+        body.label,
+        comment=body.comment,
+        seconds=body.seconds,
+        claim_next=claim_next,
+    )
 
 
 @router.post("/tasks/{task_id}/release")
-def release(task_id: int, service: ServiceDep, actor: Actor) -> dict[str, Any]:
+async def release(task_id: int, service: ServiceDep, actor: Actor) -> dict[str, Any]:
     """Give your claimed task back to the queue."""
-    return service.release(actor, task_id)
+    return await run_in_threadpool(service.release, actor, task_id)
 
 
 @router.post("/tasks/{task_id}/escalate")
-def escalate(task_id: int, service: ServiceDep, actor: Actor,
-             body: EscalateIn | None = None) -> dict[str, Any]:
+async def escalate(task_id: int, service: ServiceDep, actor: Actor,
+                   body: EscalateIn | None = None) -> dict[str, Any]:
     """Send the item to an expert."""
-    return service.escalate(actor, task_id, None if body is None else body.comment)
+    return await run_in_threadpool(
+        service.escalate, actor, task_id, None if body is None else body.comment
+    )

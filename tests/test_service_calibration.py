@@ -119,6 +119,9 @@ def test_a_broken_promise_fires_an_alert_and_stops_the_project(sqlite_url: str) 
     assert {d["route"] for d in drifted} <= {"auto", "audited"}
     assert any(d["route"] == "audited" for d in drifted)
     _answer_all(loop, "drift", {f"d{i}": 1 for i in range(200)}, labels)  # all were "bad"
+    # The audit answers themselves raised the alarm, once, and stopped the project.
+    assert len(loop.audit_events(type="alert.promise_broken")) == 1
+    assert p.info["policy"]["stopped"] is True
     result = loop.service.check_promise(loop.actor, "drift")
     assert result["broken"] is True and result["estimate"]["low"] > 0.1
     assert len(loop.audit_events(type="alert.promise_broken")) == 1

@@ -125,6 +125,10 @@ class ServiceBase:
         allowed = ", ".join(sorted({"admin", *(r.value for r in roles)}))
         raise Forbidden(f"role {actor.role.value!r} may not do this; allowed: {allowed}")
 
+    def on_audit_answered(self, project: str) -> None:
+        """Called after an audit of an automatic decision is answered in a project that
+        makes a promise (the calibration use case checks the promise)."""
+
     def require_reader(self, actor: Principal) -> None:
         """Any signed-in role may read projects, items, models and metrics."""
         self.require(actor, Role.EXPERT, Role.REVIEWER, Role.SERVICE)

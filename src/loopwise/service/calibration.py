@@ -23,10 +23,12 @@ from loopwise.routing.monitor import AuditEstimate, audit_error, promise_broken
 from loopwise.service.base import Principal, ProjectRow, Unit
 from loopwise.service.projects import ProjectsMixin
 from loopwise.service.views import human_labeled
-from loopwise.store.tables import decisions, items, predictions, reviews, routes
+from loopwise.store.tables import decisions, events, items, predictions, reviews, routes
 
 WINDOW = 50_000
 """Most recent items a calibration or a promise check looks at."""
+SYSTEM = Principal(id=None, name="system", role=Role.ADMIN)
+"""Who acts when the service checks its own promise."""
 MIN_INCLUSION = 1e-9
 """Stands in for a zero audit rate: such items can never be checked, so they count as
 possible errors."""
@@ -177,6 +179,9 @@ class CalibrationMixin(ProjectsMixin):
         selected = np.array([r.route != Route.AUTO.value for r in rows])
         return proba, y, pi, selected
 
+    def on_audit_answered(self, project: str) -> None:
+        self.check_promise(SYSTEM, project)
+
     def check_promise(self, actor: Principal, project: str) -> dict[str, Any]:
         """Compare the audited error with the promise; when the interval's lower end is
         above ``target_error`` an ``alert.promise_broken`` event fires and the policy's
@@ -187,7 +192,7 @@ class CalibrationMixin(ProjectsMixin):
             est = audit_estimate(u.conn, p)
             eps = p.policy.target_error
             broken = eps is not None and promise_broken(est, eps)
-            if broken:
+            if broken and not self._already_alerted(u.conn, p.name):
                 action = p.policy.on_breach
                 u.emit("alert.promise_broken", p.name, actor, target_error=eps,
                        estimate=est.to_dict(), action=action)
@@ -199,4 +204,16 @@ class CalibrationMixin(ProjectsMixin):
                     u.emit("project.stopped", p.name, actor, version=version,
                            reason="promise broken")
         return {"broken": broken, "estimate": est.to_dict(), "target_error": eps}
+
+    @staticmethod
+    def _already_alerted(conn: Connection, project: str) -> bool:
+        """A broken promise alerts once until the gate is calibrated again."""
+        def last(kind: str) -> int:
+            return int(conn.execute(
+                select(func.max(events.c.seq))
+                .where(events.c.project == project, events.c.type == kind)
+            ).scalar() or 0)
+
+        alert = last("alert.promise_broken")
+        return alert > 0 and alert > last("gate.calibrated")
 

@@ -275,7 +275,10 @@ class ReviewMixin(ViewsMixin):
             if claim_next:
                 got = self._claim_in(u, actor, p, 1)
                 reply["next"] = got[0] if got else None
-            return reply
+        if it.route == Route.AUDITED.value and p.policy.target_error is not None:
+            # An audit answer is new evidence on the promise: check it (after commit).
+            self.on_audit_answered(p.name)
+        return reply
 
     @staticmethod
     def _decide(u: Unit, actor: Principal, p: ProjectRow, t: Any, it: Any, idx: int) -> str:

@@ -83,6 +83,36 @@ class ProjectRow:
             return None
 
 
+PROJECT_COLUMNS = (
+    projects.c.name.label("project_name"),
+    projects.c.labels,
+    projects.c.input_kind,
+    projects.c.sensitive,
+    projects.c.policy_version,
+    projects.c.champion_id,
+    projects.c.created_at.label("project_created_at"),
+    policy_versions.c.policy,
+    policy_versions.c.gate_state,
+)
+"""A project's columns (besides ``project_id``) joined with its current policy version."""
+
+
+def project_from_row(r: Any) -> ProjectRow:
+    """The project of a row holding ``project_id`` and :data:`PROJECT_COLUMNS`."""
+    return ProjectRow(
+        id=r.project_id,
+        name=r.project_name,
+        labels=list(r.labels),
+        input_kind=r.input_kind,
+        sensitive=list(r.sensitive),
+        policy_version=r.policy_version,
+        champion_id=r.champion_id,
+        policy=Policy.from_dict(r.policy),
+        created_at=r.project_created_at,
+        gate_state=r.gate_state,
+    )
+
+
 class ServiceBase:
     """State shared by the use cases: the database, settings and a model cache."""
 
@@ -135,7 +165,7 @@ class ServiceBase:
 
     def project_row(self, conn: Connection, name: str) -> ProjectRow:
         row = conn.execute(
-            select(projects, policy_versions.c.policy, policy_versions.c.gate_state)
+            select(projects.c.id.label("project_id"), *PROJECT_COLUMNS)
             .join(
                 policy_versions,
                 (policy_versions.c.project_id == projects.c.id)
@@ -145,18 +175,7 @@ class ServiceBase:
         ).first()
         if row is None:
             raise NotFound(f"project {name!r} not found")
-        return ProjectRow(
-            id=row.id,
-            name=row.name,
-            labels=list(row.labels),
-            input_kind=row.input_kind,
-            sensitive=list(row.sensitive),
-            policy_version=row.policy_version,
-            champion_id=row.champion_id,
-            policy=Policy.from_dict(row.policy),
-            created_at=row.created_at,
-            gate_state=row.gate_state,
-        )
+        return project_from_row(row)
 
     def load_model(self, conn: Connection, model_version_id: int) -> TrainedModel:
         """The fitted model of a version, loaded once per process (artifacts never change)."""

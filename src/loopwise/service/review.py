@@ -8,9 +8,16 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 
-from loopwise.domain import DecisionSource, Policy, Reason, Role, Route, TaskState
+from loopwise.domain import DecisionSource, Reason, Role, Route, TaskState
 from loopwise.errors import Conflict, InvalidInput, NotFound
-from loopwise.service.base import Principal, ProjectRow, Unit, utcnow
+from loopwise.service.base import (
+    PROJECT_COLUMNS,
+    Principal,
+    ProjectRow,
+    Unit,
+    project_from_row,
+    utcnow,
+)
 from loopwise.service.views import ViewsMixin
 from loopwise.store.queue import claim_tasks
 from loopwise.store.tables import (
@@ -28,18 +35,6 @@ from loopwise.store.tables import (
 MAX_CLAIM = 100
 
 
-_PROJECT = (
-    projects.c.name.label("project_name"),
-    projects.c.labels,
-    projects.c.input_kind,
-    projects.c.sensitive,
-    projects.c.policy_version,
-    projects.c.champion_id,
-    projects.c.created_at.label("project_created_at"),
-    policy_versions.c.policy,
-    policy_versions.c.gate_state,
-)
-"""The project columns of a task's row, as ``ServiceBase.project_row`` reads them."""
 
 # The statements of a review, built once (building one costs more than SQLite takes to run
 # it). FOR UPDATE is PostgreSQL's row lock; SQLite holds the write lock already.
@@ -52,7 +47,7 @@ _TASK_FOR_UPDATE = (
         tasks.c.state,
         tasks.c.assignee_id,
         tasks.c.lease_expires_at,
-        *_PROJECT,
+        *PROJECT_COLUMNS,
     )
     .join(projects, projects.c.id == tasks.c.project_id)
     .join(
@@ -74,23 +69,6 @@ _INSERT_DECISION = insert(decisions)
 
 def _iso(t: datetime | None) -> str | None:
     return None if t is None else t.isoformat()
-
-
-def _project(r: Any) -> ProjectRow:
-    """The project of a row with the ``_PROJECT`` columns (tests check it matches
-    ``ServiceBase.project_row``)."""
-    return ProjectRow(
-        id=r.project_id,
-        name=r.project_name,
-        labels=list(r.labels),
-        input_kind=r.input_kind,
-        sensitive=list(r.sensitive),
-        policy_version=r.policy_version,
-        champion_id=r.champion_id,
-        policy=Policy.from_dict(r.policy),
-        created_at=r.project_created_at,
-        gate_state=r.gate_state,
-    )
 
 
 class ReviewMixin(ViewsMixin):
@@ -182,7 +160,7 @@ class ReviewMixin(ViewsMixin):
         t = u.conn.execute(_TASK_FOR_UPDATE, {"task_id": task_id}).first()
         if t is None:
             raise NotFound(f"task {task_id} not found")
-        return t, _project(t)
+        return t, project_from_row(t)
 
     @staticmethod
     def _check_holder(t: Any, actor: Principal, now: datetime) -> None:

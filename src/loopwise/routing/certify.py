@@ -622,10 +622,5 @@ def certify_per_class(
     return tuple(out)
 
 
-def thresholds_of(certificates: Sequence[Certificate]) -> FloatArray:
-    """The thresholds of a sequence of certificates (``inf`` where uncertified)."""
-    return np.array([c.threshold for c in certificates], dtype=np.float64)
-
-
 _DEFAULT_GRID: FloatArray = threshold_grid()
 _DEFAULT_GRID.setflags(write=False)

@@ -54,7 +54,6 @@ from loopwise.routing.certify import (
     certify_per_class,
     certify_sampled,
     min_accepted,
-    sidak_level,
 )
 from loopwise.routing.novelty import NoveltyDetector
 from loopwise.routing.proba import proba_problems
@@ -410,13 +409,6 @@ class Gate:
                 delta_sampling=self.delta_sampling, grid=self.grid, random_state=rng,
             ),)
         return self
-
-    @property
-    def class_level_(self) -> float:
-        """The level each certificate is tested at (``delta``, or its Šidák share)."""
-        if self.per_class and self.certificates_:
-            return sidak_level(self.delta, len(self.certificates_))
-        return self.delta
 
     # ---------------------------------------------------------------- routing
     def route(

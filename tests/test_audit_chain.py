@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
+import enum
 import hashlib
 import json
 from collections.abc import Iterator
@@ -160,6 +163,31 @@ def test_canonical_json_is_json_dumps_and_a_fixed_point(obj: Any) -> None:
         obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
     assert canonical_json(json.loads(text)) == text
+
+
+@settings(max_examples=3000)
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=4))
+def test_canonical_json_writes_every_float_as_json_dumps(values: list[float]) -> None:
+    """Its fast path (orjson) writes some floats differently (1e-05, 1e+16): never seen."""
+    assert canonical_json({"v": values}) == json.dumps({"v": values}, separators=(",", ":"))
+
+
+def test_canonical_json_writes_subclasses_and_refuses_others_as_json_dumps() -> None:
+    class Colour(enum.StrEnum):
+        RED = "red"
+
+    class Size(enum.IntEnum):
+        BIG = 3
+
+    @dataclasses.dataclass
+    class Point:
+        x: int
+
+    obj = {"c": Colour.RED, "s": Size.BIG, "t": True, "big": 2**64}
+    assert canonical_json(obj) == '{"big":18446744073709551616,"c":"red","s":3,"t":true}'
+    for bad in (datetime.datetime(2024, 1, 1), Point(1)):
+        with pytest.raises(TypeError, match="not JSON serializable"):
+            canonical_json({"a": bad})
 
 
 def test_event_body_fields() -> None:

@@ -124,6 +124,11 @@ class Api:
         )["events"]
         return out
 
+    def received(self, project: str = PROJECT) -> list[dict[str, Any]]:
+        """Every item entry of the project's ``items.received`` events, in order."""
+        return [entry for e in self.events("items.received", project)
+                for entry in json.loads(e["body"])["payload"]["items"]]
+
     def counts(self, project: str = PROJECT) -> tuple[int, int]:
         """(items in the project, events in the audit chain)."""
         return self.metrics(project)["items"], self.verify()["events"]

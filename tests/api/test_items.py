@@ -152,7 +152,8 @@ def test_an_external_id_submitted_again_returns_the_existing_decision(
     assert [r["external_id"] for r in api.export()] == ["c-1", "c-2"]
     m = api.metrics()
     assert m["items"] == 2 and m["decided"] == 1 and m["queue"]["open"] == 1
-    assert len(api.events("item.received")) == 2
+    assert len(api.events("items.received")) == 2  # one event a batch that added items
+    assert [e["external_id"] for e in api.received()] == ["c-1", "c-2"]
 
 
 def test_a_resubmitted_review_item_returns_its_human_decision(api: Api, project: str) -> None:
@@ -224,8 +225,7 @@ def test_values_are_stored_and_hashed_exactly_as_sent(api: Api, project: str) ->
     got = api.ok("GET", f"/projects/{project}/items/{decision['item_id']}", "admin")
     assert got["data"] == data and list(got["data"]) == list(data)
     assert got["meta"] == meta
-    (event,) = api.events("item.received")
-    payload = json.loads(event["body"])["payload"]
+    (payload,) = api.received()
     assert payload["data_sha256"] == hashlib.sha256(canonical_json(data).encode()).hexdigest()
     assert payload["meta"] == meta and payload["proba"] == [0.3, 0.7]
     assert api.verify()["ok"]

@@ -35,6 +35,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+import orjson
+
 __all__ = [
     "GENESIS",
     "PROBLEM_KINDS",
@@ -69,7 +71,9 @@ def canonical_json(obj: Any) -> str:
     """Encode ``obj`` as canonical JSON: sorted keys, no spaces, UTF-8 text as is.
 
     The result equals ``json.dumps(obj, sort_keys=True, separators=(",", ":"),
-    ensure_ascii=False, allow_nan=False)``; the same value always gives the same text.
+    ensure_ascii=False, allow_nan=False)`` wherever that accepts ``obj``; the same value
+    always gives the same text. orjson writes it when its text is the same (no float in
+    exponent form or below 1e-4, no ``null``), several times faster than ``json``.
 
     Raises
     ------
@@ -90,6 +94,19 @@ def canonical_json(obj: Any) -> str:
     ValueError: -Infinity is not valid JSON (at $.x[1])
     """
     try:
+        fast = orjson.dumps(obj, option=_ORJSON_STRICT)
+    except TypeError:  # not JSON data, a key not a str, a lone surrogate, a huge int
+        pass
+    else:
+        if b"0e" not in fast.translate(_DIGITS_AS_ZERO) and not (
+            b"0.0000" in fast or b"null" in fast
+        ):
+            return fast.decode()
+        try:  # every key is a str (orjson checked it); json.dumps refuses NaN itself
+            return _ENCODER.encode(obj)
+        except ValueError:
+            pass  # named below
+    try:
         text = _ENCODER.encode(obj)
     except (ValueError, TypeError) as exc:
         found = _safe_locate(obj)
@@ -109,6 +126,22 @@ def canonical_json(obj: Any) -> str:
                 f"cannot encode as JSON: a string holds a lone surrogate {exc.object[exc.start]!r}"
             ) from None
     return text
+
+
+_ORJSON_STRICT: Final = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+"""orjson refusing what ``json.dumps`` refuses (dataclasses, datetimes) or may write
+differently (subclasses of str, int, dict, list: an ``IntEnum``, a ``StrEnum``)."""
+
+_DIGITS_AS_ZERO: Final = bytes.maketrans(b"123456789", b"000000000")
+"""With every digit read as 0, ``0e`` marks a float in exponent form; ``0.0000`` (as written)
+one below 1e-4, which ``json.dumps`` writes with an exponent, orjson not; orjson also writes
+NaN and infinities as ``null``. Where any of these appear, ``json.dumps`` writes the text (strings
+that merely look like them only cost that slower path)."""
 
 
 def _keys_are_str(obj: Any) -> bool:

@@ -339,6 +339,7 @@ class SubmitMixin(ViewsMixin):
         )
 
         out: list[dict[str, Any]] = []
+        received: list[dict[str, Any]] = []
         for i, rec in enumerate(records):
             decided = is_auto[i]
             out.append(
@@ -352,21 +353,26 @@ class SubmitMixin(ViewsMixin):
                     "decided_by": DecisionSource.MODEL.value if decided else None,
                 }
             )
-            u.emit(
-                "item.received",
-                p.name,
-                actor,
-                item_id=item_ids[i],
-                external_id=exts[i],
-                data_sha256=_data_hash(rec["data"]),
-                meta=metas[i],
-                model_version_id=versions[i],
-                proba=proba_rows[i] if is_scored[i] else None,
-                predicted=labels[i] if is_scored[i] else None,
-                route=stored[i],
-                reason=reasons[i],
-                policy_version=p.policy_version,
-                inclusion_prob=incl[i],
-                decision=labels[i] if decided else None,
-            )
+            entry = {
+                "item_id": item_ids[i],
+                "data_sha256": _data_hash(rec["data"]),
+                "meta": metas[i],
+                "route": stored[i],
+                "reason": reasons[i],
+                "inclusion_prob": incl[i],
+            }
+            # Absent rather than null: what was not there (no external id, no model, no
+            # probabilities, no automatic decision) is simply left out.
+            if exts[i] is not None:
+                entry["external_id"] = exts[i]
+            if versions[i] is not None:
+                entry["model_version_id"] = versions[i]
+            if is_scored[i]:
+                entry["proba"] = proba_rows[i]
+                entry["predicted"] = labels[i]
+            if decided:
+                entry["decision"] = labels[i]
+            received.append(entry)
+        # One event for the batch: every item with its prediction, route and reason.
+        u.emit("items.received", p.name, actor, policy_version=p.policy_version, items=received)
         return out

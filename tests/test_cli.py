@@ -45,14 +45,15 @@ def test_audit_verify_names_the_first_tampered_event(tmp_path: Path) -> None:
         p = loop.create_project("t", labels=["a", "b"])
         p.submit([{"data": {"x": i}} for i in range(20)], proba=[[0.95, 0.05]] * 20)
     ok = run("audit", "verify", "--db", str(path))
-    assert ok.returncode == 0 and ok.stdout.startswith("ok: 21 events")
+    assert ok.returncode == 0 and ok.stdout.startswith("ok: 2 events")  # created, received
     with sqlite3.connect(path) as conn:
-        body = conn.execute("SELECT body FROM events WHERE seq = 7").fetchone()[0]
-        conn.execute("UPDATE events SET body = ? WHERE seq = 7",
-                     (body.replace('"confident"', '"uncertain"'),))
+        body = conn.execute("SELECT body FROM events WHERE seq = 2").fetchone()[0]
+        assert '"confident"' in body
+        conn.execute("UPDATE events SET body = ? WHERE seq = 2",
+                     (body.replace('"confident"', '"uncertain"', 1),))
     broken = run("audit", "verify", "--db", str(path))
     assert broken.returncode == 1
-    assert "event 7" in broken.stdout
+    assert "event 2" in broken.stdout
 
 
 def test_audit_verify_catches_deleting_the_newest_events(tmp_path: Path) -> None:
@@ -78,8 +79,9 @@ def test_demo_simulate_beats_the_model_alone(tmp_path: Path) -> None:
         assert set(figures) == {
             "items", "automation_rate", "model_accuracy", "system_accuracy",
             "estimated_auto_error", "estimated_auto_error_ci", "estimated_auto_error_n",
-            "true_auto_error", "reviews", "model_versions"}
-        assert figures["items"] == 569
+            "true_auto_error", "reviews", "model_versions", "gate_mode", "target_error",
+            "certified", "certified_threshold", "labels_needed"}
+        assert figures["items"] == 569 and figures["gate_mode"] == "threshold"
         assert figures["automation_rate"] >= 0.5
         assert figures["system_accuracy"] > figures["model_accuracy"]
         lo, hi = figures["estimated_auto_error_ci"]
@@ -134,3 +136,10 @@ def test_demo_serves_the_project_for_a_person(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_demo_refuses_an_unknown_dataset_and_a_bad_promise(tmp_path: Path) -> None:
+    out = run("demo", "--simulate", "--dataset", "mnist", "--db", str(tmp_path / "d.db"))
+    assert out.returncode == 2 and "breast-cancer" in out.stderr and "digits" in out.stderr
+    out = run("demo", "--simulate", "--target-error", "1.5", "--db", str(tmp_path / "e.db"))
+    assert out.returncode == 2 and "target_error" in out.stderr

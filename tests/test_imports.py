@@ -13,8 +13,8 @@ import loopwise
 
 ROOT = Path(__file__).resolve().parents[1]
 
-PURE = ["loopwise.routing", "loopwise.learning", "loopwise.oversight", "loopwise.audit",
-        "loopwise.domain"]
+PURE = ["loopwise.routing", "loopwise.learning", "loopwise.consensus", "loopwise.oversight",
+        "loopwise.audit", "loopwise.domain"]
 HEAVY = ["sqlalchemy", "fastapi", "starlette", "jinja2", "pydantic", "typer", "httpx",
          "alembic", "uvicorn"]
 

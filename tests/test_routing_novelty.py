@@ -90,3 +90,28 @@ def test_scoring_is_fast() -> None:
     t = time.perf_counter()
     det.score(rng.normal(size=(10_000, 16)))
     assert time.perf_counter() - t < 3.0
+
+
+def test_leave_one_out_calibration_flags_about_alpha_of_ordinary_items() -> None:
+    """Jackknife conformal: over 200 seeds, the share of fresh in-distribution items flagged
+    is alpha on average (tolerance: 4 standard errors of the mean over 200 x 500 items)."""
+    alpha, rates = 0.05, []
+    for seed in range(200):
+        rng = np.random.default_rng(seed)
+        det = NoveltyDetector(n_neighbors=5, alpha=alpha).fit(rng.normal(size=(300, 4)))
+        det.calibrate_leave_one_out()
+        rates.append(det.is_novel(rng.normal(size=(500, 4))).mean())
+    se = np.std(rates) / np.sqrt(len(rates))
+    assert abs(np.mean(rates) - alpha) < 4 * se + 0.005
+
+
+def test_a_detector_survives_bytes_and_a_new_level() -> None:
+    rng = np.random.default_rng(1)
+    det = NoveltyDetector(alpha=0.1).fit(rng.normal(size=(200, 3))).calibrate_leave_one_out()
+    again = NoveltyDetector.from_bytes(det.to_bytes())
+    X = rng.normal(size=(50, 3)) * 2
+    assert np.array_equal(again.is_novel(X), det.is_novel(X))
+    strict = again.set_alpha(0.01)
+    assert strict.threshold_ > det.threshold_
+    assert NoveltyDetector(alpha=0.01).fit(rng.normal(size=(50, 3))) \
+        .calibrate_leave_one_out().threshold_ == np.inf  # 50 scores cannot certify 1%

@@ -146,3 +146,31 @@ def test_rules_route_over_the_model(sqlite_url: str) -> None:
     assert (big["route"], big["reason"]) == ("expert", "rule:big")
     assert (unscored["route"], unscored["reason"]) == ("expert", "rule:big")
     loop.close()
+
+
+def test_temperature_is_fitted_on_part_of_the_labels_and_scores_the_routing(
+    sqlite_url: str,
+) -> None:
+    """An over-confident model (true P = p, reported p sharpened): with
+    ``policy.temperature`` the calibration fits T > 1 on a share of the holdout labels,
+    certifies on the rest, and the routing uses the scaled score."""
+    loop = Loop(sqlite_url, random_state=0)
+    loop.create_user("rev", "reviewer")
+    labels = ["ok", "bad"]
+    p = loop.create_project("qc", labels=labels, policy={
+        "target_error": 0.1, "delta": 0.1, "audit_rate": 0.05, "temperature": True})
+    proba, y = _stream(3000, 2)
+    logit = np.log(proba[:, 0] / proba[:, 1]) * 3.0  # three times too sure
+    sharp = 1 / (1 + np.exp(-logit))
+    p.submit([{"external_id": f"i{i}", "data": {"i": i}} for i in range(len(y))],
+             proba=np.c_[sharp, 1 - sharp])
+    _answer_all(loop, "qc", {f"i{i}": int(t) for i, t in enumerate(y)}, labels)
+    summary = loop.service.recalibrate(loop.actor, "qc")
+    assert 2.0 < summary["temperature"] < 4.5  # the truth is 3 (a few hundred labels fit it)
+    assert summary["certified"] is True
+    # The score routed on is the scaled one: 0.99 reported is ~0.82 after T = 3.
+    (d,) = p.submit([{"external_id": "new", "data": {}}], proba=[[0.99, 0.01]])
+    scaled = 1 / (1 + np.exp(-np.log(99) / summary["temperature"]))
+    assert d["confidence"] == pytest.approx(scaled)  # the score the gate routed on
+    assert (d["route"] == "review") == (scaled < summary["threshold"])
+    loop.close()

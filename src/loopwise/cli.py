@@ -64,6 +64,12 @@ def demo(
         "--simulate", help="Simulated reviewers answer the queue; print the figures.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    dataset: Annotated[str, typer.Option(
+        help="With --simulate: breast-cancer (569 cases) or digits (1,797 scans).")] = (
+        "breast-cancer"),
+    target_error: Annotated[float | None, typer.Option(
+        "--target-error", help="With --simulate: a promise instead of a fixed threshold "
+        "(error of automatic decisions <= this, with probability 0.9).")] = None,
     host: Annotated[str, typer.Option(help="Address to serve on (without --simulate).")] = (
         "127.0.0.1"),
     port: Annotated[int, typer.Option(help="Port to serve on (without --simulate).")] = 8000,
@@ -75,18 +81,28 @@ def demo(
     the server starts, and you review the waiting items in your browser.
     """
     from loopwise.demo import simulate as run_simulation
+    from loopwise.demo.data import DATASETS
+    from loopwise.errors import InvalidInput
     from loopwise.loop import Loop
 
     settings = _settings(db)
     loop = Loop(settings=settings, random_state=seed)
     if simulate:
+        if dataset not in DATASETS:
+            raise typer.BadParameter(f"unknown dataset {dataset!r}; known: {sorted(DATASETS)}",
+                                     param_hint="--dataset")
+        policy = None if target_error is None else {"target_error": target_error, "delta": 0.1}
         console = Console(stderr=True)
         with Progress(TextColumn("streaming cases"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console, disable=as_json) as bar:
-            task = bar.add_task("demo", total=569)
-            figures = run_simulation(
-                loop, random_state=seed,
-                on_progress=lambda done, total: bar.update(task, completed=done, total=total))
+            task = bar.add_task("demo", total=None)
+            try:
+                figures = run_simulation(
+                    loop, random_state=seed, dataset=dataset, policy=policy,
+                    on_progress=lambda done, total: bar.update(task, completed=done,
+                                                               total=total))
+            except InvalidInput as exc:
+                raise typer.BadParameter(str(exc), param_hint="--target-error") from None
         loop.close()
         if as_json:
             typer.echo(json.dumps({k: v for k, v in figures.items() if k != "project"}))
@@ -101,7 +117,7 @@ def _print_figures(f: dict[str, Any]) -> None:
         return "—" if x is None else f"{100 * x:.1f}%"
 
     ci = f["estimated_auto_error_ci"]
-    table = Table(title=f"loopwise demo · project {f['project']} · breast-cancer diagnosis")
+    table = Table(title=f"loopwise demo · project {f['project']}")
     table.add_column("figure")
     table.add_column("value", justify="right")
     table.add_row("items", str(f["items"]))
@@ -115,6 +131,17 @@ def _print_figures(f: dict[str, Any]) -> None:
     table.add_row("true auto-error", pct(f["true_auto_error"]))
     table.add_row("reviews", str(f["reviews"]))
     table.add_row("model versions", str(f["model_versions"]))
+    if f["gate_mode"] == "promise":
+        table.add_row("promise", f"auto-error ≤ {pct(f['target_error'])} with probability 90%")
+        if f["certified"]:
+            table.add_row("certified threshold", f"{f['certified_threshold']:.3f}")
+        else:
+            table.add_row("certified threshold",
+                          f"none yet: {f['labels_needed']} more labels needed")
+        kept = ci[1] is not None and ci[1] <= f["target_error"]
+        table.add_row("estimate vs promise", "within" if kept else "not shown yet")
+    else:
+        table.add_row("gate", "fixed threshold, no promise (try --target-error 0.05)")
     Console().print(table)
 
 

@@ -116,6 +116,11 @@ BREACH_ACTIONS = ("notify", "tighten", "review_all")
 """What happens when audits show the promise broken: an alert only; an alert and a
 recalibration on recent labels; an alert and the stop switch."""
 
+OVER_BUDGET_ACTIONS = ("wait", "accept")
+"""Beyond ``budget_per_hour``: items wait for people in priority order; or the least
+uncertain of them are accepted automatically (reason ``over_budget``, outside the promise).
+"""
+
 HOLDOUT_FRACTION = 0.3
 """Share of items whose human labels are held out of training (by a hash of the item id),
 so that calibration and model comparison use labels the model never saw."""
@@ -205,6 +210,9 @@ class Policy:
     lease_seconds: int = 600
     per_class: bool = False
     on_breach: str = "notify"
+    over_budget: str = "wait"
+    novelty: float | None = None
+    temperature: bool = False
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None) -> Policy:
@@ -247,6 +255,21 @@ class Policy:
             raise InvalidInput(
                 f"policy.on_breach: must be one of {list(BREACH_ACTIONS)}, got {d['on_breach']!r}"
             )
+        if d["over_budget"] not in OVER_BUDGET_ACTIONS:
+            raise InvalidInput(
+                f"policy.over_budget: must be one of {list(OVER_BUDGET_ACTIONS)}, "
+                f"got {d['over_budget']!r}"
+            )
+        novelty = d["novelty"]
+        if novelty is not None:
+            novelty = _number(novelty, "novelty", 0.0, 0.5)
+            if novelty <= 0:
+                raise InvalidInput("policy.novelty: must be > 0 (the share of ordinary items "
+                                   "flagged as novel), or null to turn novelty off")
+        if not isinstance(d["temperature"], bool):
+            raise InvalidInput(
+                f"policy.temperature: must be true or false, got {d['temperature']!r}"
+            )
         return cls(
             threshold=_number(d["threshold"], "threshold", 0.0, 1.0),
             target_error=target,
@@ -265,6 +288,9 @@ class Policy:
             lease_seconds=lease,
             per_class=d["per_class"],
             on_breach=d["on_breach"],
+            over_budget=d["over_budget"],
+            novelty=novelty,
+            temperature=d["temperature"],
         )
 
     def to_dict(self) -> dict[str, Any]:

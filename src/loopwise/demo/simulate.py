@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from loopwise.demo.data import breast_cancer_records
+from loopwise.demo.data import DATASETS
 from loopwise.loop import Loop, Project
 
 DEMO_POLICY = {"threshold": 0.9, "audit_rate": 0.1}
@@ -73,7 +73,8 @@ def drain_queue(
 def simulate(
     loop: Loop,
     *,
-    project: str = "breast-cancer",
+    project: str | None = None,
+    dataset: str = "breast-cancer",
     random_state: int = 0,
     first_batch: int = 40,
     batch_size: int = 50,
@@ -82,14 +83,19 @@ def simulate(
     policy: dict[str, Any] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Run the loop over scikit-learn's breast-cancer data; returns the demo's figures.
+    """Run the loop over a real dataset (:data:`~loopwise.demo.data.DATASETS`: scikit-learn's
+    breast-cancer cases by default, or its digits); returns the demo's figures.
 
     Keys: ``project, items, automation_rate, model_accuracy, system_accuracy,
     estimated_auto_error, estimated_auto_error_ci, estimated_auto_error_n,
-    true_auto_error, reviews, model_versions``. Accuracies are over the streamed items
-    (those the model scored), against the dataset's true labels.
+    true_auto_error, reviews, model_versions`` and the gate's ``gate_mode,
+    target_error, certified, certified_threshold, labels_needed``. Accuracies are over the
+    streamed items (those the model scored), against the dataset's true labels.
     """
-    records, y, labels = breast_cancer_records(random_state)
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; known: {sorted(DATASETS)}")
+    records, y, labels = DATASETS[dataset](random_state)
+    project = project or dataset
     truth = {r["external_id"]: int(t) for r, t in zip(records, y, strict=True)}
     rng = np.random.default_rng(random_state)
     name = _unique_name(loop, project)
@@ -148,6 +154,11 @@ def _figures(loop: Loop, proj: Project, streamed: list[dict[str, Any]],
         "true_auto_error": float((predicted[auto] != true[auto]).mean()) if auto.any() else None,
         "reviews": m["reviews"],
         "model_versions": m["model_versions"],
+        "gate_mode": m["gate"]["mode"],
+        "target_error": m["gate"].get("target_error"),
+        "certified": m["gate"]["certified"],
+        "certified_threshold": m["gate"]["threshold"] if m["gate"]["mode"] == "promise" else None,
+        "labels_needed": m["gate"].get("labels_needed"),
     }
 
 

@@ -25,6 +25,7 @@ Neighbours come from scikit-learn's ``NearestNeighbors`` (imported when fitting)
 
 from __future__ import annotations
 
+import io
 import math
 from typing import Any
 
@@ -107,11 +108,28 @@ class NoveltyDetector:
 
     def calibrate(self, X_calibration: npt.ArrayLike) -> NoveltyDetector:
         """Set :attr:`threshold_` from in-distribution items (n, d) not in the reference set."""
-        s = np.sort(self.score(X_calibration))[::-1]
+        self._set_calibration(self.score(X_calibration))
+        return self
+
+    def calibrate_leave_one_out(self) -> NoveltyDetector:
+        """Set :attr:`threshold_` from the reference items themselves, each scored against
+        the others (jackknife): no items are spent on calibration, which matters for small
+        training sets (a level ``alpha`` needs ``1/alpha - 1`` calibration scores)."""
+        if self.reference_ is None:
+            raise ValueError("fit the detector first")
+        if self.reference_.shape[0] <= self.n_neighbors:
+            raise ValueError(f"leave-one-out needs more than n_neighbors={self.n_neighbors} "
+                             "reference items")
+        dist, _ = self._nn.kneighbors(self._prep(self.reference_),
+                                      n_neighbors=self.n_neighbors + 1)
+        self._set_calibration(dist[:, 1:].mean(axis=1))  # each item's own distance 0 dropped
+        return self
+
+    def _set_calibration(self, scores: npt.NDArray[np.float64]) -> None:
+        s = np.sort(np.asarray(scores, dtype=np.float64))[::-1]
         self.calibration_scores_ = s
         r = math.floor(self.alpha * (s.size + 1))
         self.threshold_ = float(s[r - 1]) if r >= 1 else math.inf
-        return self
 
     def pvalue(self, X: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Conformal p-values, shape (n,): small means unlike the calibration items."""
@@ -132,6 +150,44 @@ class NoveltyDetector:
         out: npt.NDArray[np.bool_] = s > self.threshold_
         return out
 
+    def set_alpha(self, alpha: float) -> NoveltyDetector:
+        """Change the conformal level; the threshold follows from the calibration scores."""
+        if not 0 < alpha < 1:
+            raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+        self.alpha = alpha
+        if self.calibration_scores_ is not None:
+            self._set_calibration(self.calibration_scores_)
+        return self
+
+    def to_bytes(self) -> bytes:
+        """The fitted, calibrated detector as a numpy ``.npz`` archive (no pickle)."""
+        st = self.state()
+        buf = io.BytesIO()
+        np.savez_compressed(
+            buf, reference=np.asarray(st["reference"], dtype=np.float64),
+            calibration_scores=np.asarray(st["calibration_scores"], dtype=np.float64),
+            settings=np.array([st["n_neighbors"], st["alpha"], float(st["standardize"])]),
+        )
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> NoveltyDetector:
+        """Rebuild a detector from :meth:`to_bytes` (read with ``allow_pickle=False``).
+
+        >>> rng = np.random.default_rng(0)
+        >>> det = NoveltyDetector(alpha=0.1).fit(rng.normal(size=(50, 3)))
+        >>> det = det.calibrate(rng.normal(size=(30, 3)))
+        >>> again = NoveltyDetector.from_bytes(det.to_bytes())
+        >>> bool(again.threshold_ == det.threshold_)
+        True
+        """
+        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+            k, alpha, standardize = (float(x) for x in z["settings"])
+            return cls.from_state({
+                "n_neighbors": int(k), "alpha": alpha, "standardize": bool(standardize),
+                "reference": z["reference"], "calibration_scores": z["calibration_scores"],
+            })
+
     def state(self) -> dict[str, Any]:
         """Arrays and settings to persist (e.g. with ``numpy.savez``); see :meth:`from_state`."""
         if self.reference_ is None:
@@ -148,9 +204,7 @@ class NoveltyDetector:
         """Rebuild a fitted, calibrated detector from :meth:`state`."""
         det = cls(int(state["n_neighbors"]), float(state["alpha"]),
                   standardize=bool(state["standardize"])).fit(state["reference"])
-        s = np.sort(np.asarray(state["calibration_scores"], dtype=np.float64))[::-1]
+        s = np.asarray(state["calibration_scores"], dtype=np.float64)
         if s.size:
-            det.calibration_scores_ = s
-            r = math.floor(det.alpha * (s.size + 1))
-            det.threshold_ = float(s[r - 1]) if r >= 1 else math.inf
+            det._set_calibration(s)
         return det

@@ -7,6 +7,7 @@ before commit. Store functions never commit.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from loopwise.config import Settings
 from loopwise.domain import Policy, Role
 from loopwise.errors import Forbidden, NotFound
 from loopwise.learning import TrainedModel
+from loopwise.routing import NoveltyDetector
 from loopwise.store.db import Database
 from loopwise.store.events import PendingEvent, append_events
 from loopwise.store.tables import model_versions, policy_versions, projects
@@ -120,6 +122,7 @@ class ServiceBase:
         self.db = db
         self.settings = settings
         self._models: dict[int, TrainedModel] = {}
+        self._detectors: dict[int, NoveltyDetector | None] = {}
         self._models_lock = threading.Lock()
         self._rng = np.random.default_rng()
         self._rng_lock = threading.Lock()
@@ -190,3 +193,23 @@ class ServiceBase:
         with self._models_lock:
             self._models[model_version_id] = model
         return model
+
+    def load_novelty(self, conn: Connection, model_version_id: int, alpha: float
+                     ) -> NoveltyDetector | None:
+        """The novelty detector fitted with a model version (None: it has none), at the
+        conformal level ``alpha``; loaded once per process."""
+        with self._models_lock:
+            known = model_version_id in self._detectors
+            det = self._detectors.get(model_version_id)
+        if not known:
+            blob = conn.execute(
+                select(model_versions.c.novelty).where(model_versions.c.id == model_version_id)
+            ).scalar_one()
+            det = None if blob is None else NoveltyDetector.from_bytes(blob)
+            with self._models_lock:
+                self._detectors[model_version_id] = det
+        if det is None:
+            return None
+        # A copy at this level: the cached one is shared by threads.
+        out = copy.copy(det)
+        return out.set_alpha(alpha)

@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, and_, func, select
 
-from loopwise.domain import Role, Route, in_holdout
+from loopwise.domain import Reason, Role, Route, in_holdout
 from loopwise.errors import InvalidInput
-from loopwise.routing import Gate
+from loopwise.learning import featurize
+from loopwise.routing import Gate, NoveltyDetector
 from loopwise.routing.monitor import AuditEstimate, audit_error, promise_broken
 from loopwise.service.base import Principal, ProjectRow, Unit
 from loopwise.service.projects import ProjectsMixin
@@ -29,16 +30,20 @@ WINDOW = 50_000
 """Most recent items a calibration or a promise check looks at."""
 SYSTEM = Principal(id=None, name="system", role=Role.ADMIN)
 """Who acts when the service checks its own promise."""
+TEMPERATURE_FRACTION = 0.3
+"""With ``policy.temperature``: the share of the calibration labels that fits the score's
+temperature; the rest certify the threshold on the scaled score."""
 MIN_INCLUSION = 1e-9
 """Stands in for a zero audit rate: such items can never be checked, so they count as
 possible errors."""
 
 
-def gate_of(p: ProjectRow) -> Gate:
-    """The gate the project's current policy version routes with."""
+def gate_of(p: ProjectRow, novelty: NoveltyDetector | None = None) -> Gate:
+    """The gate the project's current policy version routes with (``novelty``: the
+    champion's detector, when the policy turns novelty on)."""
     pol = p.policy
     common: dict[str, Any] = {"audit_rate": pol.audit_rate, "stopped": pol.stopped,
-                              "rules": pol.rules}
+                              "rules": pol.rules, "novelty": novelty}
     if pol.target_error is None:
         return Gate(pol.threshold, **common)
     if p.gate_state is not None:
@@ -66,6 +71,7 @@ def gate_summary(p: ProjectRow) -> dict[str, Any]:
         "certified": gate.certified_,
         "threshold": thr,
         "labels_needed": gate.labels_needed_,
+        "temperature": gate.temperature,
         "certificates": [c.to_dict() for c in gate.certificates_],
         "calibrated_at_version": (p.gate_state or {}).get("calibrated_at_version"),
     }
@@ -86,6 +92,7 @@ def audit_estimate(conn: Connection, p: ProjectRow) -> AuditEstimate:
         .join(predictions, predictions.c.id == first_pred.c.pid)
         .where(routes.c.project_id == p.id, routes.c.initial.is_(True),
                routes.c.route.in_([Route.AUTO.value, Route.AUDITED.value]),
+               routes.c.reason != Reason.OVER_BUDGET.value,  # outside the promise
                routes.c.policy_version >= since)
         .order_by(routes.c.id.desc()).limit(WINDOW)
     ).all()
@@ -125,13 +132,19 @@ class CalibrationMixin(ProjectsMixin):
         return gate_summary(p)
 
     def _recalibrate(self, u: Unit, actor: Principal, p: ProjectRow) -> None:
-        proba, y, pi, selected = self._stream(u.conn, p)
+        proba, y, pi, selected, rows = self._stream(u.conn, p)
         pol = p.policy
+        det, X = self._stream_novelty(u.conn, p, rows)
         gate = Gate(target_error=pol.target_error, delta=pol.delta, per_class=pol.per_class,
-                    audit_rate=pol.audit_rate, rules=pol.rules)
+                    audit_rate=pol.audit_rate, rules=pol.rules, novelty=det)
         if len(y):
-            gate.calibrate(proba, y, inclusion_prob=pi, selected=selected,
-                           random_state=self.child_rng())
+            # Rules and novelty send their items to people whatever the score: the
+            # threshold is certified on the others only.
+            gate.calibrate(proba, y, inclusion_prob=pi, selected=selected, X=X,
+                           meta=[r.meta for r in rows], data=[r.data for r in rows],
+                           labels=p.labels,
+                           temperature_fraction=TEMPERATURE_FRACTION if pol.temperature
+                           else None, random_state=self.child_rng())
         state = gate.state()
         state["calibrated_at_version"] = p.policy_version + 1
         old = gate_summary(p)
@@ -142,15 +155,32 @@ class CalibrationMixin(ProjectsMixin):
                certified=new["certified"], target_error=pol.target_error, delta=pol.delta,
                labels_needed=new["labels_needed"], certificates=new["certificates"])
 
-    def _stream(self, conn: Connection, p: ProjectRow) -> tuple[Any, Any, Any, Any]:
+    def _stream_novelty(self, conn: Connection, p: ProjectRow, rows: list[Any]
+                        ) -> tuple[NoveltyDetector | None, Any]:
+        """The champion's novelty detector (when the policy turns novelty on) and the
+        features (n, d) of the stream's items its model scored (others: never novel)."""
+        if p.policy.novelty is None or p.champion_id is None or not rows:
+            return None, None
+        det = self.load_novelty(conn, p.champion_id, p.policy.novelty)
+        if det is None or det.mean_ is None:
+            return None, None
+        model = self.load_model(conn, p.champion_id)
+        X = np.tile(det.mean_, (len(rows), 1))
+        own = [i for i, r in enumerate(rows) if r.model_version_id is not None]
+        if own:
+            X[own] = featurize(model.kind, [rows[i].data for i in own], model.features)
+        return det, X
+
+    def _stream(self, conn: Connection, p: ProjectRow) -> tuple[Any, Any, Any, Any, list[Any]]:
         """The holdout fold of the stream: (proba (n, k), y (n,) with -1 for no label,
-        inclusion probabilities (n,), selected for review (n,))."""
+        inclusion probabilities (n,), selected for review (n,), the rows: id, data, meta,
+        model_version_id, ...)."""
         first_pred = (
             select(predictions.c.item_id, func.min(predictions.c.id).label("pid"))
             .group_by(predictions.c.item_id).subquery()
         )
         rows = conn.execute(
-            select(items.c.id, items.c.data, predictions.c.proba,
+            select(items.c.id, items.c.data, items.c.meta, predictions.c.proba,
                    predictions.c.model_version_id, routes.c.route, routes.c.inclusion_prob)
             .join(routes, and_(routes.c.item_id == items.c.id, routes.c.initial.is_(True)))
             .join(first_pred, first_pred.c.item_id == items.c.id)
@@ -162,7 +192,7 @@ class CalibrationMixin(ProjectsMixin):
         k = len(p.labels)
         if not rows:
             empty = np.zeros(0)
-            return np.zeros((0, k)), empty.astype(np.int64), empty, empty.astype(bool)
+            return np.zeros((0, k)), empty.astype(np.int64), empty, empty.astype(bool), []
         ids = [r.id for r in rows]
         proba = np.array([r.proba for r in rows], dtype=np.float64)
         if p.champion_id is not None:
@@ -177,7 +207,7 @@ class CalibrationMixin(ProjectsMixin):
         y = np.array([labels.get(i, -1) for i in ids], dtype=np.int64)
         pi = np.maximum(np.array([r.inclusion_prob for r in rows]), MIN_INCLUSION)
         selected = np.array([r.route != Route.AUTO.value for r in rows])
-        return proba, y, pi, selected
+        return proba, y, pi, selected, rows
 
     def on_audit_answered(self, project: str) -> None:
         self.check_promise(SYSTEM, project)

@@ -7,10 +7,11 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
-from loopwise.domain import Route, TaskState
+from loopwise.domain import Reason, Route, TaskState
 from loopwise.oversight import wilson
 from loopwise.routing.monitor import promise_broken
-from loopwise.service.base import Principal, ProjectRow, ServiceBase
+from loopwise.service.base import Principal, ProjectRow, ServiceBase, utcnow
+from loopwise.service.budget import current_workload
 from loopwise.service.calibration import audit_estimate, gate_summary
 from loopwise.service.views import human_labeled
 from loopwise.store.tables import (
@@ -25,6 +26,42 @@ from loopwise.store.tables import (
 
 
 class MetricsMixin(ServiceBase):
+    def _novelty_summary(self, conn: Connection, p: ProjectRow, flagged: int) -> dict[str, Any]:
+        """The novelty check: on or off, whether the champion's detector can flag anything
+        at the policy's level (it needs ``1/alpha - 1`` calibration scores), and how many
+        items it sent to experts."""
+        alpha = p.policy.novelty
+        det = (None if p.champion_id is None
+               else self.load_novelty(conn, p.champion_id, alpha or 0.01))
+        n_cal = 0 if det is None or det.calibration_scores_ is None else (
+            int(det.calibration_scores_.size))
+        return {
+            "alpha": alpha,
+            "detector": det is not None,
+            "calibration_n": n_cal,
+            "active": alpha is not None and det is not None and math.isfinite(det.threshold_),
+            "calibration_needed": None if alpha is None else max(0, math.ceil(1 / alpha - 1)),
+            "flagged": flagged,
+        }
+
+    def _budget(self, conn: Connection, p: ProjectRow, over: int, n_auto: int) -> dict[str, Any]:
+        """The review budget: the hour's work against it, and the automatic decisions that
+        bypassed the promise because people had no room (``over_budget: accept``)."""
+        w = current_workload(conn, p, utcnow())
+        per_hour = p.policy.budget_per_hour
+        return {
+            "per_hour": per_hour,
+            "over_budget": p.policy.over_budget,
+            "done_last_hour": w.done,
+            "in_progress": w.in_progress,
+            "waiting": w.waiting,
+            "remaining": None if per_hour is None else max(0, per_hour - w.done - w.in_progress),
+            "accepted_over_budget": over,
+            # share of automatic decisions the promise does not cover
+            "bypass_share": over / n_auto if n_auto else None,
+        }
+
+
     def metrics(self, actor: Principal, project: str) -> dict[str, Any]:
         """Counts by route and reason, automation, human–model agreement, the estimated
         error of automatic decisions (from audited items, with a 95% interval and its n)."""
@@ -124,6 +161,8 @@ class MetricsMixin(ServiceBase):
             },
             "corrections": sum(audited),
             "gate": gate_summary(p),
+            "budget": self._budget(conn, p, by_reason.get(Reason.OVER_BUDGET.value, 0), n_auto),
+            "novelty": self._novelty_summary(conn, p, by_reason.get(Reason.NOVEL.value, 0)),
             "threshold": p.policy.threshold,
             "policy_version": p.policy_version,
             "model_versions": n_models,

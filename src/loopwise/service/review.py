@@ -18,6 +18,7 @@ from loopwise.service.base import (
     project_from_row,
     utcnow,
 )
+from loopwise.service.budget import EXPERT_PRIORITY, claim_allowance
 from loopwise.service.views import ViewsMixin
 from loopwise.store.queue import claim_tasks
 from loopwise.store.tables import (
@@ -92,6 +93,11 @@ class ReviewMixin(ViewsMixin):
         kinds = [Route.REVIEW.value]
         if actor.role in (Role.EXPERT, Role.ADMIN):
             kinds.insert(0, Route.EXPERT.value)
+        allowance = claim_allowance(u.conn, p, u.now)
+        if allowance is not None:
+            n = min(n, allowance)  # the hour's review budget is spent: nothing until it frees
+            if n == 0:
+                return []
         got = claim_tasks(
             u.conn,
             project_id=p.id,
@@ -335,7 +341,7 @@ class ReviewMixin(ViewsMixin):
                     kind=Route.EXPERT.value,
                     reason=Reason.ESCALATED.value,
                     state=TaskState.OPEN.value,
-                    priority=0,
+                    priority=EXPERT_PRIORITY,
                     created_at=u.now,
                 )
                 .returning(tasks.c.id)
@@ -387,6 +393,7 @@ class ReviewMixin(ViewsMixin):
                     "confidence": pred["confidence"],
                     "proba": pred["proba"],
                     "model_version": version,
+                    "novelty": pred["novelty"],
                 }
             route_rows = conn.execute(
                 select(routes).where(routes.c.item_id == item_id).order_by(routes.c.id)

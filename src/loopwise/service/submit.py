@@ -8,13 +8,16 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from loopwise.audit import canonical_json
 from loopwise.domain import DecisionSource, Reason, Role, Route, TaskState
 from loopwise.errors import InvalidInput, TooLarge
-from loopwise.routing import RoutedBatch, proba_problems
+from loopwise.learning import TrainedModel, featurize
+from loopwise.routing import NoveltyDetector, RoutedBatch, proba_problems
 from loopwise.service.base import Principal, ProjectRow, Unit
+from loopwise.service.budget import OVERFLOW_REASONS, overflow, task_priority
 from loopwise.service.calibration import gate_of
 from loopwise.service.views import ViewsMixin
 from loopwise.store.bulk import bind_value, insert_rows, items_by_external_id, json_text, new_ids
@@ -22,10 +25,6 @@ from loopwise.store.tables import decisions, items, predictions, routes, tasks
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
-
-PRIORITY = {Route.EXPERT.value: 0, Route.REVIEW.value: 1}
-"""Queue order: expert work first, then reviews and audits, oldest first."""
-
 
 RETRIES = 5
 """Attempts at a batch that races another one holding the same external ids."""
@@ -220,16 +219,35 @@ class SubmitMixin(ViewsMixin):
                     out[i] = known[ids[e]] if e in existing else out[first_of[e]]
         return [o for o in out if o is not None]
 
-    def _route(self, p: ProjectRow, proba: FloatArray,
-               records: Sequence[Mapping[str, Any]]) -> RoutedBatch:
-        """The project's gate (threshold, or certified promise; rules; stop switch)."""
-        gate = gate_of(p)
+    def _route(self, p: ProjectRow, proba: FloatArray, records: Sequence[Mapping[str, Any]],
+               novelty: tuple[NoveltyDetector, FloatArray] | None) -> RoutedBatch:
+        """The project's gate (threshold, or certified promise; rules; novelty, with the
+        features ``X`` (n, d) of the items; stop switch)."""
+        det, X = (None, None) if novelty is None else novelty
+        gate = gate_of(p, det)
         if gate.rules:
             meta = [r.get("meta") or {} for r in records]
             data = [r["data"] for r in records]
-            return gate.route(proba, meta=meta, data=data, labels=p.labels,
+            return gate.route(proba, X=X, meta=meta, data=data, labels=p.labels,
                               random_state=self.child_rng(), validate=False)
-        return gate.route(proba, random_state=self.child_rng(), validate=False)
+        return gate.route(proba, X=X, random_state=self.child_rng(), validate=False)
+
+    def _novelty_inputs(self, conn: Connection, p: ProjectRow, model: TrainedModel | None,
+                        data: Sequence[Any], scored_by_model: npt.NDArray[np.int64]
+                        ) -> tuple[NoveltyDetector, FloatArray] | None:
+        """The champion's novelty detector and the items' features, when the policy turns
+        novelty on: the items the model scores are checked; the others (the client's own
+        probabilities) stand at the reference mean, never novel."""
+        if p.policy.novelty is None or model is None or p.champion_id is None:
+            return None
+        det = self.load_novelty(conn, p.champion_id, p.policy.novelty)
+        if det is None or det.mean_ is None:
+            return None
+        X = np.tile(det.mean_, (len(data), 1))
+        if scored_by_model.size:
+            X[scored_by_model] = featurize(model.kind, [data[i] for i in scored_by_model],
+                                           model.features)
+        return det, X
 
     def _insert_new(
         self,
@@ -242,6 +260,7 @@ class SubmitMixin(ViewsMixin):
     ) -> list[dict[str, Any]]:
         conn, n, k = u.conn, len(records), len(p.labels)
         model_id: int | None = None
+        model: TrainedModel | None = None
         scored = given
         need = np.flatnonzero(~given)
         if need.size and p.champion_id is not None:
@@ -256,7 +275,10 @@ class SubmitMixin(ViewsMixin):
             model_id = p.champion_id
             scored = np.ones(n, dtype=bool)
 
-        batch = self._route(p, np.where(scored[:, None], proba, 1.0 / k), records)
+        novelty = self._novelty_inputs(conn, p, model, [r["data"] for r in records],
+                                       need if model is not None else need[:0])
+        batch = self._route(p, np.where(scored[:, None], proba, 1.0 / k), records, novelty)
+        nov = None if batch.novelty is None else batch.novelty.tolist()
         unscored = ~scored
         route = batch.route.astype(object)
         reason = batch.reason.astype(object)
@@ -269,7 +291,17 @@ class SubmitMixin(ViewsMixin):
         inclusion = batch.inclusion_prob.copy()
         inclusion[unscored] = 1.0
         audited = batch.audited & scored
+        if p.policy.over_budget == "accept" and p.policy.budget_per_hour is not None:
+            candidates = (scored & (route == Route.REVIEW.value)
+                          & np.isin(reason, list(OVERFLOW_REASONS)))
+            human = int(np.count_nonzero((route != Route.AUTO.value) | audited))
+            over = overflow(conn, p, u.now, candidates=candidates,
+                            others=human - int(candidates.sum()), confidence=batch.confidence)
+            route[over] = Route.AUTO.value
+            reason[over] = Reason.OVER_BUDGET.value
+            inclusion[over] = 0.0  # never audited: outside the promise, counted apart
         auto = route == Route.AUTO.value
+        priority = task_priority(route, reason, audited, batch.confidence, scored).tolist()
 
         # Plain Python values, once: the rows, the events and the reply share them.
         item_ids = new_ids(conn, items, n)
@@ -300,9 +332,11 @@ class SubmitMixin(ViewsMixin):
         insert_rows(
             conn,
             predictions,
-            ("item_id", "model_version_id", "proba", "label", "confidence", "created_at"),
+            ("item_id", "model_version_id", "proba", "label", "confidence", "created_at",
+             "novelty"),
             [
-                (item_ids[i], versions[i], json_text(proba_rows[i]), labels[i], conf[i], at)
+                (item_ids[i], versions[i], json_text(proba_rows[i]), labels[i], conf[i], at,
+                 None if nov is None or versions[i] is None else nov[i])
                 for i in np.flatnonzero(scored).tolist()
             ],
         )
@@ -322,7 +356,7 @@ class SubmitMixin(ViewsMixin):
             ("project_id", "item_id", "kind", "reason", "state", "priority", "created_at"),
             [
                 (p.id, item_ids[i], Route.REVIEW.value if is_auto[i] else routed[i], reasons[i],
-                 TaskState.OPEN.value, PRIORITY.get(routed[i], 1), at)
+                 TaskState.OPEN.value, priority[i], at)
                 for i in tasked
             ],
         )
@@ -367,6 +401,8 @@ class SubmitMixin(ViewsMixin):
                 entry["external_id"] = exts[i]
             if versions[i] is not None:
                 entry["model_version_id"] = versions[i]
+                if nov is not None:
+                    entry["novelty"] = nov[i]
             if is_scored[i]:
                 entry["proba"] = proba_rows[i]
                 entry["predicted"] = labels[i]

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 import numpy as np
 from sqlalchemy import func, insert, select, update
 
-from loopwise.domain import JobState, ModelStatus, Role, in_holdout
+from loopwise.domain import InputKind, JobState, ModelStatus, Role, in_holdout
 from loopwise.errors import InvalidInput, LoopwiseError, NotFound
-from loopwise.learning import fit_model
+from loopwise.learning import TrainedModel, featurize, fit_model
+from loopwise.routing import NoveltyDetector
 from loopwise.service.base import Principal
 from loopwise.service.calibration import CalibrationMixin
 from loopwise.service.views import human_labeled
@@ -35,6 +37,24 @@ def _model_json(r: Any) -> dict[str, Any]:
         "metrics": r.metrics,
         "created_at": r.created_at.isoformat(),
     }
+
+
+NOVELTY_REFERENCE = 5000
+"""Most training rows a novelty detector keeps as its reference (memory, speed)."""
+
+
+def novelty_blob(model: TrainedModel, data: Sequence[Any], random_state: int | None
+                 ) -> bytes | None:
+    """A novelty detector for a tabular model, fitted on its training inputs (at most
+    :data:`NOVELTY_REFERENCE` of them) and calibrated leave-one-out on the same; None for
+    text models or fewer than 20 rows."""
+    if model.kind != InputKind.TABULAR or len(data) < 20:
+        return None
+    X = np.asarray(featurize(model.kind, data, model.features), dtype=np.float64)
+    if len(X) > NOVELTY_REFERENCE:
+        X = X[np.random.default_rng(random_state).choice(len(X), NOVELTY_REFERENCE,
+                                                         replace=False)]
+    return NoveltyDetector(n_neighbors=5).fit(X).calibrate_leave_one_out().to_bytes()
 
 
 class TrainingMixin(CalibrationMixin):
@@ -83,6 +103,7 @@ class TrainingMixin(CalibrationMixin):
             p.input_kind, data, y, len(p.labels), estimator=estimator, random_state=random_state
         )
         blob = model.to_bytes()
+        novelty = novelty_blob(model, data, random_state)
         counts = np.bincount(y, minlength=len(p.labels))
         metrics = {"label_counts": {p.labels[i]: int(c) for i, c in enumerate(counts)}}
         with self.unit() as u:
@@ -122,6 +143,7 @@ class TrainingMixin(CalibrationMixin):
                     n_train=len(rows),
                     metrics=metrics,
                     created_at=u.now,
+                    novelty=novelty,
                 )
                 .returning(model_versions.c.id)
             ).scalar_one()

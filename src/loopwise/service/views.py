@@ -97,6 +97,7 @@ class ViewsMixin(ServiceBase):
                 predictions.c.confidence,
                 predictions.c.proba,
                 predictions.c.model_version_id,
+                predictions.c.novelty,
             )
             .where(predictions.c.item_id.in_(list(item_ids)))
             .order_by(predictions.c.id)
@@ -106,6 +107,7 @@ class ViewsMixin(ServiceBase):
                 "confidence": r.confidence,
                 "proba": r.proba,
                 "model_version_id": r.model_version_id,
+                "novelty": r.novelty,
             }
         return out
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Integer,
     Select,
     bindparam,
+    func,
     select,
     update,
 )
@@ -147,3 +148,34 @@ def claim_tasks(
         )
         for r in rows
     ]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Human work of a project: what people finished lately, what they hold, what waits."""
+
+    done: int
+    """Tasks finished since the window's start."""
+    in_progress: int
+    """Tasks claimed, lease still running."""
+    waiting: int
+    """Open tasks, and claimed ones whose lease ran out."""
+
+
+def workload(conn: Connection, project_id: int, *, since: datetime, now: datetime) -> Workload:
+    """The project's :class:`Workload` (finished since ``since``; held and waiting at ``now``).
+
+    Each count is a range of an index: ``ix_tasks_done`` and ``ix_tasks_queue``."""
+    done = conn.execute(
+        select(func.count()).select_from(tasks).where(
+            tasks.c.project_id == project_id, tasks.c.done_at >= since)
+    ).scalar_one()
+    held = conn.execute(
+        select(tasks.c.state, (tasks.c.lease_expires_at >= now).label("live"), func.count())
+        .where(tasks.c.project_id == project_id,
+               tasks.c.state.in_([TaskState.OPEN.value, TaskState.CLAIMED.value]))
+        .group_by(tasks.c.state, "live")
+    ).all()
+    in_progress = sum(c for s, live, c in held if s == TaskState.CLAIMED and live)
+    waiting = sum(c for s, live, c in held if not (s == TaskState.CLAIMED and live))
+    return Workload(done=int(done), in_progress=int(in_progress), waiting=int(waiting))

@@ -116,6 +116,8 @@ model_versions = Table(
     C("n_train", Integer, nullable=False),
     C("metrics", JSON, nullable=False),
     C("created_at", UTCDateTime, nullable=False),
+    # The novelty detector fitted on the model's training inputs (numpy .npz, no pickle).
+    C("novelty", LargeBinary, nullable=True),
     UniqueConstraint("project_id", "version", name="uq_model_versions_project_version"),
 )
 
@@ -141,6 +143,8 @@ predictions = Table(
     C("label", Integer, nullable=False),
     C("confidence", Float, nullable=False),
     C("created_at", UTCDateTime, nullable=False),
+    # Distance to the model's training inputs (None: no novelty check ran).
+    C("novelty", Float, nullable=True),
     # An item's predictions, and its latest one without a scan (ORDER BY id DESC LIMIT 1).
     Index("ix_predictions_item_latest", "item_id", "id"),
 )
@@ -180,6 +184,8 @@ tasks = Table(
     Index("ix_tasks_claim", "project_id", "state", "kind", "priority", "id"),
     # Claimed tasks whose lease has run out.
     Index("ix_tasks_lease", "project_id", "state", "lease_expires_at"),
+    # Work finished in the last hour (the review budget).
+    Index("ix_tasks_done", "project_id", "done_at"),
 )
 
 reviews = Table(

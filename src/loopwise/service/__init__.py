@@ -6,6 +6,7 @@ Every method takes the acting :class:`Principal` first and checks its role.
 from loopwise.service.audit import AuditMixin
 from loopwise.service.base import LOCAL, Principal
 from loopwise.service.calibration import CalibrationMixin
+from loopwise.service.explain import ExplainMixin
 from loopwise.service.export import ExportMixin
 from loopwise.service.metrics import MetricsMixin
 from loopwise.service.projects import ProjectsMixin
@@ -25,6 +26,7 @@ class Service(
     ExportMixin,
     UsersMixin,
     AuditMixin,
+    ExplainMixin,
 ):
     """All use cases over one database (see the mixins for each group of verbs)."""
 

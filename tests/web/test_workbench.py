@@ -1,0 +1,89 @@
+"""The reviewer's workbench in a real browser: sign in, label by keyboard, release,
+escalate, see what moved the model; every answer checked through the service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from loopwise import Loop
+from loopwise.demo import breast_cancer_records
+from tests.conftest import LiveServer
+from tests.web.conftest import shot
+
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+LABELS = ["cat", "dog", "fox"]
+
+
+def sign_in(page: Any, server: LiveServer, token: str) -> None:
+    page.goto(f"{server.url}/")
+    page.fill("#token", token)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("text=Projects")
+
+
+def test_a_reviewer_labels_five_items_by_keyboard(live_server: LiveServer, page: Any) -> None:
+    with Loop(live_server.db_url) as loop:
+        token = loop.create_user("rita", "reviewer")["token"]
+        project = loop.create_project("pets", labels=LABELS, policy={"audit_rate": 0.0})
+        sent = project.submit([{"external_id": f"p{i}", "data": {"x": float(i)}}
+                               for i in range(7)], proba=[[0.5, 0.3, 0.2]] * 7)
+    ids = {d["external_id"]: d["item_id"] for d in sent}
+    sign_in(page, live_server, token)
+    page.goto(f"{live_server.url}/projects/pets/review")
+    page.wait_for_selector("#task")
+    shot(page, "review")
+    answers: dict[int, str] = {}
+    for i in range(5):
+        item = int(page.get_attribute("#answer input[name=item_id]", "value"))
+        key = str(1 + i % 3)
+        page.keyboard.press(key)
+        assert page.inner_text("#choice").startswith(f"Chosen: {LABELS[i % 3]}")
+        page.keyboard.press("Enter")
+        page.wait_for_selector(f"#count:text('{i + 1}')")
+        answers[item] = LABELS[i % 3]
+    # S gives the sixth back (open again, for anyone); E sends the next one to an expert.
+    sixth = int(page.get_attribute("#answer input[name=item_id]", "value"))
+    with page.expect_navigation():
+        page.keyboard.press("s")
+    with Loop(live_server.db_url) as loop:
+        states = {t["state"] for t in loop.project("pets").item(sixth)["tasks"]}
+        assert "open" in states or "claimed" in states  # back in the queue
+    seventh = int(page.get_attribute("#answer input[name=item_id]", "value"))
+    with page.expect_navigation():
+        page.keyboard.press("e")
+    with Loop(live_server.db_url) as loop:
+        for item, label in answers.items():
+            got = loop.project("pets").item(item)
+            assert got["decision"]["label"] == label and got["decision"]["source"] == "reviewer"
+        assert loop.project("pets").item(sixth)["decision"] is None
+        tasks = loop.project("pets").item(seventh)["tasks"]
+        assert "expert" in {t["kind"] for t in tasks}
+    assert set(answers) | {sixth, seventh} <= set(ids.values())
+
+
+def test_the_workbench_highlights_what_moved_the_model(live_server: LiveServer,
+                                                        page: Any) -> None:
+    records, y, labels = breast_cancer_records(0)
+    with Loop(live_server.db_url) as loop:
+        loop.create_user("t", "reviewer")
+        token = loop.create_user("rex", "reviewer")["token"]
+        project = loop.create_project("cells", labels=labels, policy={"audit_rate": 0.0})
+        project.submit(records[:200])
+        trainer = loop.as_user("t")
+        truth = {r["external_id"]: int(t) for r, t in zip(records, y, strict=True)}
+        while tasks := trainer.project("cells").claim(100):
+            for t in tasks:
+                trainer.submit_task(t["task_id"], labels[truth[t["item"]["external_id"]]])
+        project.train()
+        project.update_policy(threshold=1.0)  # everything to people
+        project.submit(records[200:203])
+    sign_in(page, live_server, token)
+    page.goto(f"{live_server.url}/projects/cells/review")
+    page.wait_for_selector("#task")
+    assert page.locator("dl.features div.moved").count() >= 1
+    assert "What moved the model" in page.inner_text("#task")
+    assert "Model suggests" in page.inner_text("#suggestion")
+    assert "left" in page.inner_text("#lease")  # the lease counts down
+    shot(page, "review-tabular")

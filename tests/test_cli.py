@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sqlite3
@@ -80,13 +81,16 @@ def test_demo_simulate_beats_the_model_alone(tmp_path: Path) -> None:
             "items", "automation_rate", "model_accuracy", "system_accuracy",
             "estimated_auto_error", "estimated_auto_error_ci", "estimated_auto_error_n",
             "true_auto_error", "reviews", "model_versions", "gate_mode", "target_error",
-            "certified", "certified_threshold", "labels_needed"}
+            "certified", "certified_threshold", "labels_needed", "learning_curve"}
         assert figures["items"] == 569 and figures["gate_mode"] == "threshold"
         assert figures["automation_rate"] >= 0.5
         assert figures["system_accuracy"] > figures["model_accuracy"]
         lo, hi = figures["estimated_auto_error_ci"]
         assert 0 <= lo <= figures["estimated_auto_error"] <= hi <= 1
         assert figures["model_versions"] >= 2
+        curve = figures["learning_curve"]
+        assert [c["version"] for c in curve] == list(range(1, len(curve) + 1))
+        assert all(a["human_labels"] <= b["human_labels"] for a, b in itertools.pairwise(curve))
 
 
 def test_demo_table(tmp_path: Path) -> None:

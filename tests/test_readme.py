@@ -21,7 +21,8 @@ def test_the_tour_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("LOOPWISE_DATABASE_URL", raising=False)
     namespace: dict[str, object] = {}
-    exec(compile(blocks[0], "README.md", "exec"), namespace)
+    for block in blocks:  # one session, top to bottom, as a reader would paste them
+        exec(compile(block, "README.md", "exec"), namespace)
     loop = namespace["loop"]
     triage = namespace["triage"]
     assert os.path.exists(tmp_path / "loopwise.db")

@@ -21,9 +21,15 @@ import loopwise.service.training as training_module
 from loopwise import Forbidden, InvalidInput, Loop
 from loopwise.config import Settings
 from loopwise.demo.data import breast_cancer_records
+from loopwise.domain import in_holdout
 from loopwise.server import create_app
 
 N_SEED = 150
+
+
+def outside_holdout(item_ids: Any) -> int:
+    """How many of the items train: human labels in the holdout fold never do."""
+    return sum(not in_holdout(int(i)) for i in item_ids)
 
 
 @pytest.fixture
@@ -64,17 +70,20 @@ def test_breast_cancer_labels_train_a_model_that_scores_new_items(
     loop: Loop, reviewer: Loop, db_url: str, data: Any
 ) -> None:
     records, y, labels = data
-    project, _ = seeded_project(loop, reviewer, "bc", records[:N_SEED], y[:N_SEED], labels)
+    project, seeded = seeded_project(loop, reviewer, "bc", records[:N_SEED], y[:N_SEED], labels)
+    n_seed = outside_holdout(d["item_id"] for d in seeded)
+    assert 0.6 * N_SEED < n_seed < 0.8 * N_SEED
     assert project.info["model"] is None
     assert project.metrics()["human_labels"] == N_SEED
 
     m1 = project.train()
-    assert (m1["version"], m1["status"], m1["n_train"]) == (1, "champion", N_SEED)
-    counts = np.bincount(y[:N_SEED], minlength=2)
+    assert (m1["version"], m1["status"], m1["n_train"]) == (1, "champion", n_seed)
+    trained = [not in_holdout(d["item_id"]) for d in seeded]
+    counts = np.bincount(y[:N_SEED][trained], minlength=2)
     assert m1["metrics"]["label_counts"] == {labels[0]: int(counts[0]), labels[1]: int(counts[1])}
     info_model = project.info["model"]
     assert (info_model["version"], info_model["status"], info_model["n_train"]) == (
-        1, "champion", N_SEED)
+        1, "champion", n_seed)
     assert project.models() == [m1]
 
     # the rest of the data, without probabilities: the champion scores it
@@ -129,7 +138,9 @@ def test_breast_cancer_labels_train_a_model_that_scores_new_items(
     assert sorted(answered) == sorted(expected)
     m2 = project.train()
     # every reviewed item is a training label, also audited ones the reviewer confirmed
-    assert (m2["version"], m2["status"], m2["n_train"]) == (2, "champion", N_SEED + len(expected))
+    assert (m2["version"], m2["status"], m2["n_train"]) == (
+        2, "champion", n_seed + outside_holdout(expected))
+    assert m2["metrics"]["promotion"]["mcnemar"]["p_value"] >= 0.05
     assert [(m["version"], m["status"]) for m in project.models()] == [
         (1, "retired"), (2, "champion")]
     assert project.info["model"]["version"] == 2
@@ -152,8 +163,11 @@ def test_confirmed_audits_are_training_labels(loop: Loop, reviewer: Loop) -> Non
         reviewer.submit_task(t["task_id"], t["suggestion"]["label"])
     assert project.metrics()["reviews"] == len(xs)
     model = project.train()
-    assert model["n_train"] == len(xs)
-    assert model["metrics"]["label_counts"] == {"neg": 5, "pos": 5}
+    ids = [d["item_id"] for d in out]
+    assert model["n_train"] == outside_holdout(ids)
+    train_xs = [x for x, i in zip(xs, ids, strict=True) if not in_holdout(i)]
+    assert model["metrics"]["label_counts"] == {
+        "neg": sum(x < 0 for x in train_xs), "pos": sum(x >= 0 for x in train_xs)}
 
 
 TEXTS = {
@@ -183,7 +197,7 @@ def test_text_projects_train_and_score(loop: Loop, reviewer: Loop) -> None:
     truth = {d["item_id"]: labels[int(c)] for d, c in zip(out, y, strict=True)}
     answer_queue(reviewer, "reviews", truth)
     model = project.train()
-    assert (model["version"], model["n_train"]) == (1, 60)
+    assert (model["version"], model["n_train"]) == (1, outside_holdout(truth))
     new_texts, new_y = sentences(40, rng)
     scored = project.submit([{"data": {"text": t}} for t in new_texts])
     assert all(d["confidence"] is not None for d in scored)
@@ -223,7 +237,8 @@ def test_concurrent_trainings_get_their_own_versions(
     loop: Loop, reviewer: Loop, data: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two trainings that finish fitting at the same moment both land, as versions 2 and 3,
-    with exactly one champion (the version numbers must not collide)."""
+    with exactly one champion (the version numbers must not collide): the first promoted,
+    the second rejected, as the champion it was compared with is no longer the champion."""
     records, y, labels = data
     project, _ = seeded_project(loop, reviewer, "race", records[:40], y[:40], labels)
     project.train()
@@ -252,8 +267,10 @@ def test_concurrent_trainings_get_their_own_versions(
     assert all(isinstance(r, dict) for r in results), results
     assert sorted(r["version"] for r in results) == [2, 3]
     statuses = [(m["version"], m["status"]) for m in project.models()]
-    assert statuses == [(1, "retired"), (2, "retired"), (3, "champion")]
-    assert project.info["model"]["version"] == 3
+    assert statuses == [(1, "retired"), (2, "champion"), (3, "rejected")]
+    assert project.info["model"]["version"] == 2
+    rejected = project.models()[2]["metrics"]["promotion"]
+    assert rejected["reason"] == "the champion changed while this model trained"
 
 
 # -- over HTTP: training jobs
@@ -315,17 +332,19 @@ def test_training_jobs_over_http(
     # a worker (another process on the same database) runs it; polling sees it done
     loop.service.run_job(job["job_id"])
     done = poll(http, job["job_id"], admin)
-    assert (done["state"], done["result"], done["error"]) == ("done", {"model_version": 1}, None)
+    assert (done["state"], done["result"], done["error"]) == (
+        "done", {"model_version": 1, "status": "champion"}, None)
     assert done["finished_at"] is not None
     project = http.get("/api/v1/projects/bc", headers=service).json()
     assert (project["model"]["version"], project["model"]["status"]) == (1, "champion")
     models = http.get("/api/v1/projects/bc/models", headers=service).json()
-    assert [(m["version"], m["status"], m["n_train"]) for m in models] == [(1, "champion", 80)]
+    assert [(m["version"], m["status"]) for m in models] == [(1, "champion")]
+    assert 0.6 * 80 < models[0]["n_train"] < 0.8 * 80  # the holdout fold does not train
     # a job that is over is not returned again: a new one is queued
     r3 = http.post("/api/v1/projects/bc/train", headers=admin)
     assert r3.status_code == 202 and r3.json()["job_id"] != job["job_id"]
     loop.service.run_job(r3.json()["job_id"])
-    assert poll(http, r3.json()["job_id"], admin)["result"] == {"model_version": 2}
+    assert poll(http, r3.json()["job_id"], admin)["result"]["model_version"] == 2
 
     # a server that runs its own jobs: one that cannot succeed fails, with the reason
     with TestClient(create_app(Settings(database_url=db_url))) as runner:
@@ -339,7 +358,7 @@ def test_training_jobs_over_http(
         assert runner.get("/api/v1/projects/one/models", headers=admin).json() == []
         # and one that can, succeeds
         r = runner.post("/api/v1/projects/bc/train", headers=admin)
-        assert poll(runner, r.json()["job_id"], admin)["result"] == {"model_version": 3}
+        assert poll(runner, r.json()["job_id"], admin)["result"]["model_version"] == 3
     counts = {kind: len(loop.audit_events(type=kind))
               for kind in ("job.queued", "job.done", "job.failed")}
     assert counts == {"job.queued": 4, "job.done": 3, "job.failed": 1}

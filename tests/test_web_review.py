@@ -46,7 +46,7 @@ def test_reviewer_signs_in_and_answers_every_item(sqlite_url: str) -> None:
         seen.add(task_id)
         r = client.post("/projects/cells/review",
                         data={"task_id": task_id, "label": "defect", "csrf": _csrf(page.text)})
-        assert r.status_code == 200 and f"Saved task {task_id}" in r.text
+        assert r.status_code == 200 and f"saved task {task_id}" in r.text
     assert len(seen) == 3
     assert "Nothing is waiting" in client.get("/projects/cells/review").text
     decided = [loop.project("cells").item(i)["decision"] for i in (1, 2, 3)]

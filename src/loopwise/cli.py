@@ -131,6 +131,11 @@ def _print_figures(f: dict[str, Any]) -> None:
     table.add_row("true auto-error", pct(f["true_auto_error"]))
     table.add_row("reviews", str(f["reviews"]))
     table.add_row("model versions", str(f["model_versions"]))
+    curve = [c for c in f.get("learning_curve", []) if c["holdout_accuracy"] is not None]
+    if curve:
+        table.add_row("learning curve (holdout accuracy)", " → ".join(
+            f"{c['human_labels']}: {pct(c['holdout_accuracy'])}"
+            + ("" if c["status"] != "rejected" else " ✗") for c in curve))
     if f["gate_mode"] == "promise":
         table.add_row("promise", f"auto-error ≤ {pct(f['target_error'])} with probability 90%")
         if f["certified"]:
@@ -208,8 +213,26 @@ def users_create(
 
 
 @audit_app.command("verify")
-def audit_verify(db: DbOption = None) -> None:
-    """Recompute the hash chain; exit 1 and name the first broken event."""
+def audit_verify(
+    db: DbOption = None,
+    file: Annotated[str | None, typer.Option(
+        "--file", help="Verify this export (JSONL) instead of the database.")] = None,
+) -> None:
+    """Verify the trail (chain, signed checkpoints, completeness); exit 1 and name the
+    first problem."""
+    if file is not None:
+        from loopwise.service.audit import verify_export
+
+        try:
+            with open(file, encoding="utf-8") as f:
+                trail = verify_export(f)
+        except (OSError, ValueError) as exc:
+            _fail(f"{file}: {exc}")
+            return
+        typer.echo(str(trail))
+        if not trail.ok:
+            raise typer.Exit(1)
+        return
     from loopwise.loop import Loop
 
     loop = Loop(settings=_settings(db))
@@ -220,6 +243,48 @@ def audit_verify(db: DbOption = None) -> None:
     typer.echo(result["summary"])
     if not result["ok"]:
         raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(
+    out: Annotated[str, typer.Option("--out", help="Write the JSONL here.")],
+    db: DbOption = None,
+) -> None:
+    """Write the trail as JSONL: every event, checkpoint and public key, so a third party
+    can verify it (`loopwise audit verify --file OUT`)."""
+    from loopwise.loop import Loop
+
+    n = 0
+    with Loop(settings=_settings(db)) as loop, open(out, "w", encoding="utf-8") as f:
+        for line in loop.export_audit():
+            f.write(line)
+            n += 1
+    typer.echo(f"wrote {n} lines to {out}")
+
+
+@app.command()
+def report(
+    project: Annotated[str, typer.Argument(help="The project's name.")],
+    out: Annotated[str | None, typer.Option("--out", help="Write to this file.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The figures as JSON.")] = False,
+    db: DbOption = None,
+) -> None:
+    """The oversight report: one self-contained HTML page (or --json)."""
+    from loopwise.errors import LoopwiseError
+    from loopwise.loop import Loop
+
+    with Loop(settings=_settings(db)) as loop:
+        try:
+            text = (json.dumps(loop.service.report(loop.actor, project), indent=1)
+                    if as_json else loop.service.report_html(loop.actor, project))
+        except LoopwiseError as exc:
+            _fail(exc.message)
+            return
+    if out is None:
+        typer.echo(text)
+    else:
+        with open(out, "w", encoding="utf-8") as f:
+            f.write(text)
 
 
 def main() -> None:

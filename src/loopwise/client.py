@@ -107,6 +107,15 @@ class Client:
         result: dict[str, Any] = self._call("GET", "/audit/verify")
         return result
 
+    def export_audit(self) -> Iterator[str]:
+        """The audit trail as JSONL lines (admin), verifiable without the database."""
+        with self._http.stream("GET", "/api/v1/audit/export") as r:
+            if r.status_code >= 400:
+                r.read()
+                _raise_for(r)
+            for line in r.iter_lines():
+                yield line + "\n"
+
     def job(self, job_id: int) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", f"/jobs/{job_id}")
         return result
@@ -165,6 +174,21 @@ class Client:
         result: dict[str, Any] = self._call("PATCH", f"/projects/{name}/policy", json=changes)
         return result
 
+    def _override(self, name: str, item_id: int, label: str, reason: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", f"/projects/{name}/items/{item_id}/override",
+            json={"label": label, "reason": reason})
+        return result
+
+    def _query_pool(self, name: str, n: int, strategy: str | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"n": n} if strategy is None else {"n": n, "strategy": strategy}
+        result: dict[str, Any] = self._call("POST", f"/projects/{name}/pool/query", json=body)
+        return result
+
+    def _rollback(self, name: str, version: int) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/projects/{name}/models/{version}/rollback")
+        return result
+
     def _export(self, name: str, format: str, decided_only: bool = False) -> Iterator[str]:
         with self._http.stream("GET", f"/api/v1/projects/{name}/export",
                                params={"format": format,
@@ -173,6 +197,20 @@ class Client:
                 r.read()
                 _raise_for(r)
             yield from r.iter_text()
+
+    def _mark_gold(self, name: str, marks: list[dict[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/projects/{name}/gold",
+                                            json={"items": marks})
+        return result
+
+    def _reviewers(self, name: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", f"/projects/{name}/reviewers")
+        return result
+
+    def _resume_reviewer(self, name: str, user: str, reason: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", f"/projects/{name}/reviewers/{user}/resume", json={"reason": reason})
+        return result
 
 
 def _raise_for(r: httpx.Response) -> NoReturn:

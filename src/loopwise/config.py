@@ -28,3 +28,10 @@ class Settings(BaseSettings):
     """Connections per server process (PostgreSQL)."""
     run_jobs: bool = True
     """Run training jobs in this process's background threads."""
+    audit_key: str | None = None
+    """Path to the Ed25519 private key (PEM) that signs audit checkpoints. Unset: SQLite
+    makes one next to the database (``<db>.audit-key.pem``, mode 0600); PostgreSQL signs
+    nothing until it is set."""
+    checkpoint_every: int = 1000
+    """Events between two signed checkpoints of the audit trail (raise it freely; lowering
+    it makes older, longer gaps fail ``audit verify``)."""

@@ -31,6 +31,8 @@ class Route(StrEnum):
     REVIEW = "review"
     EXPERT = "expert"
     AUDITED = "audited"
+    POOL = "pool"
+    """Waiting unlabeled in the active-learning pool (never routed by the gate)."""
 
 
 class Reason(StrEnum):
@@ -48,6 +50,9 @@ class Reason(StrEnum):
     UNCERTIFIED = "uncertified"
     """The policy makes a promise (target_error) but no threshold is certified yet."""
     SEED = "seed"
+    POOL = "pool"
+    POOL_QUERY = "pool_query"
+    """A pool item an active-learning query chose for people to label."""
 
 
 def rule_reason(name: str) -> str:
@@ -100,6 +105,8 @@ class ModelStatus(StrEnum):
     CHAMPION = "champion"
     CHALLENGER = "challenger"
     RETIRED = "retired"
+    REJECTED = "rejected"
+    """A challenger the promotion gate turned down (its report says why)."""
 
 
 class JobState(StrEnum):
@@ -188,6 +195,73 @@ def _validate_rule(rule: Any, i: int) -> dict[str, Any]:
     return {"name": name, "if": cond, "route": str(rule["route"])}
 
 
+ALERT_ACTIONS = ("notify", "tighten", "stop")
+"""What a confirmed alert does: an event and webhooks; also recalibrate the gate; also
+set the stop switch."""
+
+ALERT_METRIC = re.compile(
+    r"^(drift\.(psi_max|js_max|confidence_psi|label_psi|review_rate_psi)"
+    r"|fairness\.((model|reviewers|decisions|routing)\.)?[a-z_]+"
+    r"|auto_error\.(estimate|low|high)|review_rate|automation_rate)$"
+)
+"""The metrics an alert rule may watch (see ``loopwise.service.alerts``)."""
+
+
+def validate_alerts(rules: Any) -> list[dict[str, Any]]:
+    """Validate ``policy.alerts``: each rule ``{"name", "metric", "above" | "below",
+    "min_n" [200], "persistence" [[1, 1]] (k of m evaluations), "cooldown_minutes" [60],
+    "action" ["notify"]}``; returns the rules with defaults filled in."""
+    if not isinstance(rules, list):
+        raise InvalidInput(f"policy.alerts: must be a list, got {type(rules).__name__}")
+    out: list[dict[str, Any]] = []
+    for i, r in enumerate(rules):
+        where = f"policy.alerts[{i}]"
+        keys = {"name", "metric", "above", "below", "min_n", "persistence",
+                "cooldown_minutes", "action"}
+        if not isinstance(r, dict) or set(r) - keys:
+            raise InvalidInput(f"{where}: must be an object with keys among {sorted(keys)}")
+        name, metric = r.get("name"), r.get("metric")
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+            raise InvalidInput(f"{where}.name: must be 1-64 letters, digits, '_', '.', '-'")
+        if not isinstance(metric, str) or not ALERT_METRIC.fullmatch(metric):
+            raise InvalidInput(f"{where}.metric: unknown metric {metric!r}")
+        if ("above" in r) == ("below" in r):
+            raise InvalidInput(f"{where}: give exactly one of 'above' and 'below'")
+        side = "above" if "above" in r else "below"
+        bound = _number(r[side], f"alerts[{i}].{side}", -1e12, 1e12)
+        min_n = _count(r.get("min_n", 200), f"alerts[{i}].min_n", 1)
+        km = r.get("persistence", [1, 1])
+        ok = (isinstance(km, list) and len(km) == 2
+              and all(isinstance(x, int) and not isinstance(x, bool) for x in km)
+              and 1 <= km[0] <= km[1] <= 100)
+        if not ok:
+            raise InvalidInput(f"{where}.persistence: must be [k, m] with 1 <= k <= m <= 100")
+        cooldown = _number(r.get("cooldown_minutes", 60), f"alerts[{i}].cooldown_minutes",
+                           0, 1e6)
+        action = r.get("action", "notify")
+        if action not in ALERT_ACTIONS:
+            raise InvalidInput(
+                f"{where}.action: must be one of {list(ALERT_ACTIONS)}, got {action!r}")
+        out.append({"name": name, "metric": metric, side: bound, "min_n": min_n,
+                    "persistence": list(km), "cooldown_minutes": cooldown,
+                    "action": action})
+    if len({r["name"] for r in out}) != len(out):
+        raise InvalidInput("policy.alerts: rule names must be unique")
+    return out
+
+
+AUDIT_INPUTS = ("hash", "data")
+"""What audit events keep of an input: its SHA-256 only, or the raw data too."""
+
+
+def _audit_inputs(value: Any) -> str:
+    if value not in AUDIT_INPUTS:
+        raise InvalidInput(
+            f"policy.audit_inputs: must be one of {list(AUDIT_INPUTS)}, got {value!r}"
+        )
+    return str(value)
+
+
 @dataclass(frozen=True)
 class Policy:
     """The rules a project's gate and queue follow (see ARCHITECTURE.md, "policy").
@@ -213,6 +287,20 @@ class Policy:
     over_budget: str = "wait"
     novelty: float | None = None
     temperature: bool = False
+    blind: bool = False
+    min_quality: float | None = None
+    """Reviewers whose quality score (>= 20 scored answers) falls below it are paused."""
+    gold_rate: float = 0.0
+    """Share of reviewers' claims that are gold items (known labels)."""
+    max_open_per_reviewer: int | None = None
+    """Most tasks one person may hold at once in the project."""
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    fairness_tolerance: float = 0.05
+    """Most a challenger may widen a per-group accuracy gap and still be promoted."""
+    audit_inputs: str = "hash"
+    """What ``items.received`` events keep of each input: ``hash`` (its SHA-256, so personal
+    data can be erased from items while the trail still proves what was decided on) or
+    ``data`` (the raw input too)."""
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None) -> Policy:
@@ -266,6 +354,8 @@ class Policy:
             if novelty <= 0:
                 raise InvalidInput("policy.novelty: must be > 0 (the share of ordinary items "
                                    "flagged as novel), or null to turn novelty off")
+        if not isinstance(d["blind"], bool):
+            raise InvalidInput(f"policy.blind: must be true or false, got {d['blind']!r}")
         if not isinstance(d["temperature"], bool):
             raise InvalidInput(
                 f"policy.temperature: must be true or false, got {d['temperature']!r}"
@@ -291,6 +381,16 @@ class Policy:
             over_budget=d["over_budget"],
             novelty=novelty,
             temperature=d["temperature"],
+            blind=d["blind"],
+            min_quality=None if d["min_quality"] is None
+            else _number(d["min_quality"], "min_quality", 0.0, 1.0),
+            gold_rate=_number(d["gold_rate"], "gold_rate", 0.0, 1.0),
+            max_open_per_reviewer=_count(
+                d["max_open_per_reviewer"], "max_open_per_reviewer", 1, optional=True
+            ),
+            alerts=validate_alerts(d["alerts"]),
+            fairness_tolerance=_number(d["fairness_tolerance"], "fairness_tolerance", 0.0, 1.0),
+            audit_inputs=_audit_inputs(d["audit_inputs"]),
         )
 
     def to_dict(self) -> dict[str, Any]:

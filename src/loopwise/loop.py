@@ -35,7 +35,14 @@ class Backend(Protocol):
     def _train(self, name: str, estimator: Any | None) -> dict[str, Any]: ...
     def _models(self, name: str) -> list[dict[str, Any]]: ...
     def _update_policy(self, name: str, changes: dict[str, Any]) -> dict[str, Any]: ...
+    def _override(self, name: str, item_id: int, label: str, reason: str
+                  ) -> dict[str, Any]: ...
     def _export(self, name: str, format: str, decided_only: bool) -> Iterator[str]: ...
+    def _query_pool(self, name: str, n: int, strategy: str | None) -> dict[str, Any]: ...
+    def _rollback(self, name: str, version: int) -> dict[str, Any]: ...
+    def _mark_gold(self, name: str, marks: list[dict[str, Any]]) -> dict[str, Any]: ...
+    def _reviewers(self, name: str) -> list[dict[str, Any]]: ...
+    def _resume_reviewer(self, name: str, user: str, reason: str) -> dict[str, Any]: ...
 
 
 def _plain(value: Any) -> Any:
@@ -102,20 +109,47 @@ class Project:
         return self._backend._metrics(self.name)
 
     def train(self, estimator: Any | None = None) -> dict[str, Any]:
-        """Train on the human decisions so far; the new version becomes champion."""
+        """Train on the human decisions outside the holdout; the new version becomes
+        champion if the promotion gate lets it (else its status is ``rejected``)."""
         return self._backend._train(self.name, estimator)
 
     def models(self) -> list[dict[str, Any]]:
         return self._backend._models(self.name)
 
+    def query_pool(self, n: int, strategy: str | None = None) -> dict[str, Any]:
+        """Send the ``n`` most informative pool items to people (review tasks, reason
+        ``pool_query``) under ``strategy`` (default the policy's)."""
+        return self._backend._query_pool(self.name, n, strategy)
+
+    def rollback(self, version: int) -> dict[str, Any]:
+        """Retire champion ``version``; the champion it replaced is champion again (admin)."""
+        return self._backend._rollback(self.name, version)
+
     def update_policy(self, **changes: Any) -> dict[str, Any]:
-        """Change policy fields (admin): ``project.update_policy(stopped=True)``."""
+        """Change policy fields (admin): ``project.update_policy(stopped=True, reason=...)``;
+        ``reason`` (not a policy field) is required to stop or resume."""
         return self._backend._update_policy(self.name, changes)
+
+    def override(self, item_id: int, label: str, *, reason: str) -> dict[str, Any]:
+        """Replace an item's decision (admin or expert), with a mandatory reason."""
+        return self._backend._override(self.name, item_id, label, reason)
 
     def export(self, format: str = "jsonl", *, decided_only: bool = False) -> str:
         """Every item with prediction, route, decision and reviews (jsonl, csv, label-studio);
         ``decided_only``: only the items that have a decision."""
         return "".join(self._backend._export(self.name, format, decided_only))
+
+    def mark_gold(self, marks: list[dict[str, Any]]) -> dict[str, Any]:
+        """Mark items with known labels (admin): ``[{"item_id", "label"}]``."""
+        return self._backend._mark_gold(self.name, marks)
+
+    def reviewers(self) -> list[dict[str, Any]]:
+        """Each reviewer's scored answers, accuracy (interval), quality and pause state."""
+        return self._backend._reviewers(self.name)
+
+    def resume_reviewer(self, user: str, reason: str) -> dict[str, Any]:
+        """Let a paused reviewer claim again (admin)."""
+        return self._backend._resume_reviewer(self.name, user, reason)
 
 
 class Loop:
@@ -193,6 +227,10 @@ class Loop:
     def verify_audit(self) -> dict[str, Any]:
         return self.service.verify_audit_json(self.actor)
 
+    def export_audit(self) -> Iterator[str]:
+        """The audit trail as JSONL lines (admin), verifiable without the database."""
+        return self.service.export_audit(self.actor)
+
     def job(self, job_id: int) -> dict[str, Any]:
         return self.service.get_job(self.actor, job_id)
 
@@ -222,8 +260,26 @@ class Loop:
     def _update_policy(self, name: str, changes: dict[str, Any]) -> dict[str, Any]:
         return self.service.update_policy(self.actor, name, changes)
 
+    def _override(self, name: str, item_id: int, label: str, reason: str) -> dict[str, Any]:
+        return self.service.override(self.actor, name, item_id, label, reason)
+
     def _export(self, name: str, format: str, decided_only: bool) -> Iterator[str]:
         return self.service.export(self.actor, name, format, decided_only=decided_only)
+
+    def _query_pool(self, name: str, n: int, strategy: str | None) -> dict[str, Any]:
+        return self.service.query_pool(self.actor, name, n, strategy=strategy)
+
+    def _rollback(self, name: str, version: int) -> dict[str, Any]:
+        return self.service.rollback(self.actor, name, version)
+
+    def _mark_gold(self, name: str, marks: list[dict[str, Any]]) -> dict[str, Any]:
+        return self.service.mark_gold(self.actor, name, marks)
+
+    def _reviewers(self, name: str) -> list[dict[str, Any]]:
+        return self.service.reviewers(self.actor, name)
+
+    def _resume_reviewer(self, name: str, user: str, reason: str) -> dict[str, Any]:
+        return self.service.resume_reviewer(self.actor, name, user, reason)
 
 
 def _url(url: str) -> str:

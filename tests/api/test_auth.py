@@ -75,9 +75,8 @@ def test_a_reviewer_on_admin_routes_is_403_and_changes_nothing(api: Api, project
 def test_the_admin_may_do_what_the_reviewer_may_not(api: Api, project: str) -> None:
     """The same requests succeed for the admin, so the 403s above are about the role."""
     api.ok("POST", "/projects", "admin", 201, json={"name": "other", "labels": LABELS})
-    assert api.ok("PATCH", f"/projects/{PROJECT}/policy", "admin", json={"stopped": True})[
-        "policy"
-    ]["stopped"]
+    stop = {"stopped": True, "reason": "test"}
+    assert api.ok("PATCH", f"/projects/{PROJECT}/policy", "admin", json=stop)["policy"]["stopped"]
     made = api.ok("POST", "/users", "admin", 201, json={"name": "carol", "role": "reviewer"})
     assert made["name"] == "carol" and made["role"] == "reviewer"
     assert made["token"].startswith("lw_")

@@ -70,7 +70,8 @@ def test_the_stop_switch_sends_confident_items_to_people(api: Api, project: str)
     (before,) = api.decisions([item("before", (0.99, 0.01))])
     assert (before["route"], before["reason"], before["label"]) == ("auto", "confident", "benign")
 
-    got = api.ok("PATCH", f"/projects/{PROJECT}/policy", "admin", json={"stopped": True})
+    got = api.ok("PATCH", f"/projects/{PROJECT}/policy", "admin",
+                 json={"stopped": True, "reason": "test"})
     assert got["policy"]["stopped"] is True
     assert got["policy_version"] == 2
     assert len(api.events("project.stopped")) == 1
@@ -88,7 +89,8 @@ def test_the_stop_switch_sends_confident_items_to_people(api: Api, project: str)
     # items decided before the stop keep their decision
     assert api.decisions([item("before")]) == [before]
 
-    api.ok("PATCH", f"/projects/{PROJECT}/policy", "admin", json={"stopped": False})
+    api.ok("PATCH", f"/projects/{PROJECT}/policy", "admin",
+           json={"stopped": False, "reason": "test"})
     assert len(api.events("project.resumed")) == 1
     (after,) = api.decisions([item("after", (0.99, 0.01))])
     assert (after["route"], after["reason"]) == ("auto", "confident")

@@ -87,3 +87,48 @@ def test_the_workbench_highlights_what_moved_the_model(live_server: LiveServer,
     assert "Model suggests" in page.inner_text("#suggestion")
     assert "left" in page.inner_text("#lease")  # the lease counts down
     shot(page, "review-tabular")
+
+
+def test_an_admin_adds_a_person_whose_token_then_signs_in(live_server: LiveServer,
+                                                          page: Any, chromium: Any) -> None:
+    with Loop(live_server.db_url) as loop:
+        token = loop.create_user("ada", "admin")["token"]
+    sign_in(page, live_server, token)
+    page.click("text=People")
+    page.fill("#name", "nora")
+    page.select_option("#role", "expert")
+    with page.expect_navigation():
+        page.click("text=Create and show the token")
+    new_token = page.inner_text("#token").strip()
+    assert "nora" in page.inner_text("#people")
+    shot(page, "users")
+    page.fill("#name", "nora")  # the name is taken: refused, said why, nothing changes
+    with page.expect_navigation():
+        page.click("text=Create and show the token")
+    assert "already" in page.inner_text("[role=alert]")
+    other = chromium.new_context().new_page()
+    sign_in(other, live_server, new_token)
+    assert "nora · expert" in other.inner_text("header")
+    other.context.close()
+
+
+def test_in_a_blind_project_the_model_shows_only_after_the_answer(live_server: LiveServer,
+                                                                  page: Any) -> None:
+    with Loop(live_server.db_url) as loop:
+        token = loop.create_user("bo", "reviewer")["token"]
+        project = loop.create_project("blind", labels=LABELS,
+                                      policy={"audit_rate": 0.0, "blind": True})
+        project.submit([{"data": {"x": 1.0}}, {"data": {"x": 2.0}}],
+                       proba=[[0.2, 0.7, 0.1]] * 2)
+        claimed = loop.as_user("bo").project("blind").claim()
+        assert claimed[0]["suggestion"] is None  # the API hides it too
+        loop.as_user("bo").release(claimed[0]["task_id"])
+    sign_in(page, live_server, token)
+    page.goto(f"{live_server.url}/projects/blind/review")
+    page.wait_for_selector("#task")
+    assert "Blind review" in page.inner_text("#suggestion")
+    assert page.locator("#reason").count() == 0
+    page.keyboard.press("1")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert "the model had said dog" in page.inner_text("[role=status]")

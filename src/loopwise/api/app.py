@@ -5,7 +5,16 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from loopwise.api.routes import admin, gate, projects, tasks
+from loopwise.api.routes import (
+    admin,
+    audit_trail,
+    gate,
+    learning,
+    oversight,
+    projects,
+    reviewers,
+    tasks,
+)
 from loopwise.errors import LoopwiseError, Unauthorized
 
 
@@ -21,5 +30,5 @@ async def json_error(request: Request, exc: Exception) -> JSONResponse:
 
 def build_api(app: FastAPI) -> None:
     """Add the REST routes to ``app`` (``server`` installs :func:`json_error`)."""
-    for module in (projects, tasks, gate, admin):
+    for module in (projects, tasks, gate, admin, oversight, reviewers, learning, audit_trail):
         app.include_router(module.router)

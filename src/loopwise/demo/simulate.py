@@ -89,8 +89,10 @@ def simulate(
     Keys: ``project, items, automation_rate, model_accuracy, system_accuracy,
     estimated_auto_error, estimated_auto_error_ci, estimated_auto_error_n,
     true_auto_error, reviews, model_versions`` and the gate's ``gate_mode,
-    target_error, certified, certified_threshold, labels_needed``. Accuracies are over the
-    streamed items (those the model scored), against the dataset's true labels.
+    target_error, certified, certified_threshold, labels_needed`` and the
+    ``learning_curve`` (per model version: status, human labels, holdout accuracy).
+    Accuracies are over the streamed items (those the model scored), against the dataset's
+    true labels.
     """
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; known: {sorted(DATASETS)}")
@@ -159,6 +161,11 @@ def _figures(loop: Loop, proj: Project, streamed: list[dict[str, Any]],
         "certified": m["gate"]["certified"],
         "certified_threshold": m["gate"]["threshold"] if m["gate"]["mode"] == "promise" else None,
         "labels_needed": m["gate"].get("labels_needed"),
+        "learning_curve": [
+            {"version": c["version"], "status": c["status"], "human_labels": c["human_labels"],
+             "holdout_accuracy": (c.get("holdout_accuracy") or {}).get("estimate")}
+            for c in m.get("learning_curve", [])
+        ],
     }
 
 

@@ -23,6 +23,7 @@ from loopwise.domain import Policy, Role
 from loopwise.errors import Forbidden, NotFound
 from loopwise.learning import TrainedModel
 from loopwise.routing import NoveltyDetector
+from loopwise.store.checkpoints import Signer
 from loopwise.store.db import Database
 from loopwise.store.events import PendingEvent, append_events
 from loopwise.store.tables import model_versions, policy_versions, projects
@@ -118,6 +119,9 @@ def project_from_row(r: Any) -> ProjectRow:
 class ServiceBase:
     """State shared by the use cases: the database, settings and a model cache."""
 
+    signer: Signer | None = None
+    """Signs the audit trail's checkpoints (set by the audit use case; None: none written)."""
+
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
@@ -143,7 +147,7 @@ class ServiceBase:
         with self.db.write() as conn:
             u = Unit(conn=conn, now=utcnow())
             yield u
-            append_events(conn, u.events, u.now)
+            append_events(conn, u.events, u.now, signer=self.signer)
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:

@@ -10,9 +10,14 @@ from sqlalchemy import Connection, and_, func, select
 from loopwise.domain import Reason, Route, TaskState
 from loopwise.oversight import wilson
 from loopwise.routing.monitor import promise_broken
+from loopwise.service.alerts import alert_states_of
 from loopwise.service.base import Principal, ProjectRow, ServiceBase, utcnow
 from loopwise.service.budget import current_workload
 from loopwise.service.calibration import audit_estimate, gate_summary
+from loopwise.service.consensus import agreement_reviewers
+from loopwise.service.drift import drift_from_store, drift_summary
+from loopwise.service.fairness import fairness_report, fairness_summary
+from loopwise.service.promotion import learning_metrics
 from loopwise.service.views import human_labeled
 from loopwise.store.tables import (
     decisions,
@@ -166,4 +171,9 @@ class MetricsMixin(ServiceBase):
             "threshold": p.policy.threshold,
             "policy_version": p.policy_version,
             "model_versions": n_models,
+            **learning_metrics(conn, p),  # labels_by_source, learning_curve, pool (issue #4)
+            "agreement_reviewers": agreement_reviewers(conn, p),
+            "fairness": fairness_summary(fairness_report(conn, p)),
+            "drift": drift_summary(drift_from_store(conn, p)),
+            "alerts": alert_states_of(conn, p),
         }

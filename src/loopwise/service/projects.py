@@ -12,6 +12,9 @@ from loopwise.errors import Conflict, InvalidInput
 from loopwise.service.base import Principal, ProjectRow, ServiceBase, Unit
 from loopwise.store.tables import model_versions, policy_versions, projects
 
+MAX_REASON = 2000
+"""Most characters of a reason (stop, resume, override)."""
+
 
 def _check_labels(labels: Any) -> list[str]:
     if not isinstance(labels, list) or len(labels) < 2:
@@ -131,7 +134,11 @@ class ProjectsMixin(ServiceBase):
         }
 
     def write_policy_version(
-        self, u: Unit, actor: Principal, p: ProjectRow, policy: Policy,
+        self,
+        u: Unit,
+        actor: Principal,
+        p: ProjectRow,
+        policy: Policy,
         gate_state: dict[str, Any] | None,
     ) -> int:
         """Make ``policy`` (and the calibrated gate) the project's next version; returns it.
@@ -142,8 +149,12 @@ class ProjectsMixin(ServiceBase):
         try:
             u.conn.execute(
                 insert(policy_versions).values(
-                    project_id=p.id, version=version, policy=policy.to_dict(),
-                    gate_state=gate_state, created_by=actor.name, created_at=u.now,
+                    project_id=p.id,
+                    version=version,
+                    policy=policy.to_dict(),
+                    gate_state=gate_state,
+                    created_by=actor.name,
+                    created_at=u.now,
                 )
             )
         except IntegrityError:  # PostgreSQL: another writer took this version number
@@ -160,24 +171,46 @@ class ProjectsMixin(ServiceBase):
         return version
 
     def update_policy(self, actor: Principal, name: str, changes: dict[str, Any]) -> dict[str, Any]:
-        """Apply ``changes`` to the policy (admin): a new policy version and an event."""
+        """Apply ``changes`` to the policy (admin): a new policy version and an event.
+
+        ``changes`` may carry ``"reason"`` next to the policy fields (it is not one): why
+        the policy changed. Setting ``stopped`` (the stop switch) to true or false requires
+        it — a non-blank string, kept in the ``project.stopped`` / ``project.resumed``
+        event — e.g. ``{"stopped": false, "reason": "drift fixed by model v4"}``.
+        """
         self.require(actor)
         if not isinstance(changes, dict):
             raise InvalidInput("policy: send an object of the fields to change")
+        changes = dict(changes)
+        reason = changes.pop("reason", None)
+        if reason is not None and (
+            not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON
+        ):
+            raise InvalidInput(
+                f"reason: must be a non-blank string of at most {MAX_REASON} characters"
+            )
         with self.unit() as u:
             p = self.project_row(u.conn, name)
             new = p.policy.merged(changes)
+            if new.stopped != p.policy.stopped and reason is None:
+                verb = "stopping" if new.stopped else "resuming"
+                raise InvalidInput(
+                    f"reason: {verb} project {name!r} needs a reason, sent next to the policy "
+                    f'fields, e.g. {{"stopped": {str(new.stopped).lower()}, "reason": "..."}}'
+                )
             promise = ("target_error", "delta", "per_class")
             same = all(getattr(new, f) == getattr(p.policy, f) for f in promise)
             version = self.write_policy_version(u, actor, p, new, p.gate_state if same else None)
             old = p.policy.to_dict()
             diff = {k: {"from": old[k], "to": v} for k, v in new.to_dict().items() if old[k] != v}
-            u.emit("policy.changed", name, actor, version=version, changes=diff)
+            extra = {} if reason is None else {"reason": reason}
+            u.emit("policy.changed", name, actor, version=version, changes=diff, **extra)
             if "stopped" in diff:
                 u.emit(
                     "project.stopped" if new.stopped else "project.resumed",
                     name,
                     actor,
                     version=version,
+                    reason=reason,
                 )
         return self.get_project(actor, name)

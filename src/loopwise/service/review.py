@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+import numpy as np
+from sqlalchemy import bindparam, func, insert, select, update
 
 from loopwise.domain import DecisionSource, Reason, Role, Route, TaskState
 from loopwise.errors import Conflict, InvalidInput, NotFound
@@ -19,10 +20,12 @@ from loopwise.service.base import (
     utcnow,
 )
 from loopwise.service.budget import EXPERT_PRIORITY, claim_allowance
+from loopwise.service.consensus import ConsensusMixin
 from loopwise.service.views import ViewsMixin
-from loopwise.store.queue import claim_tasks
+from loopwise.store.queue import Claimed, claim_tasks
 from loopwise.store.tables import (
     decisions,
+    gold_tasks,
     items,
     model_versions,
     policy_versions,
@@ -34,7 +37,6 @@ from loopwise.store.tables import (
 )
 
 MAX_CLAIM = 100
-
 
 
 # The statements of a review, built once (building one costs more than SQLite takes to run
@@ -72,7 +74,7 @@ def _iso(t: datetime | None) -> str | None:
     return None if t is None else t.isoformat()
 
 
-class ReviewMixin(ViewsMixin):
+class ReviewMixin(ConsensusMixin, ViewsMixin):
     def claim(self, actor: Principal, project: str, n: int = 1) -> list[dict[str, Any]]:
         """Claim up to ``n`` open tasks for the actor (leased for the policy's lease_seconds).
 
@@ -98,6 +100,13 @@ class ReviewMixin(ViewsMixin):
             n = min(n, allowance)  # the hour's review budget is spent: nothing until it frees
             if n == 0:
                 return []
+        if self._paused(u.conn, p, actor.id):
+            return []  # below the project's min_quality until an admin resumes them
+        cap = p.policy.max_open_per_reviewer
+        if cap is not None:
+            n = min(n, cap - self._held(u.conn, p, actor.id, u.now))
+            if n <= 0:
+                return []
         got = claim_tasks(
             u.conn,
             project_id=p.id,
@@ -106,7 +115,10 @@ class ReviewMixin(ViewsMixin):
             n=n,
             lease_seconds=p.policy.lease_seconds,
             now=u.now,
+            class_accuracy=self._class_accuracy(u.conn, p, actor.id),
         )
+        if p.policy.gold_rate > 0 and actor.role is Role.REVIEWER:
+            got = self._with_gold(u, actor, p, n, got)
         for c in got:
             if c.reclaimed_from is not None:
                 u.emit(
@@ -128,6 +140,7 @@ class ReviewMixin(ViewsMixin):
         if not got:
             return []
         views = self._task_items(u.conn, p, [c.item_id for c in got])
+        self._show_answers(u.conn, p, [(c.item_id, c.kind) for c in got], views)
         return [
             {
                 "task_id": c.task_id,
@@ -140,23 +153,114 @@ class ReviewMixin(ViewsMixin):
             for c in got
         ]
 
+    @staticmethod
+    def _held(conn: Any, p: ProjectRow, user_id: int, now: datetime) -> int:
+        """Tasks the user holds in the project now (claimed, lease running)."""
+        return int(
+            conn.execute(
+                select(func.count())
+                .select_from(tasks)
+                .where(
+                    tasks.c.project_id == p.id,
+                    tasks.c.assignee_id == user_id,
+                    tasks.c.state == TaskState.CLAIMED,
+                    tasks.c.lease_expires_at >= now,
+                )
+            ).scalar_one()
+        )
+
+    def _with_gold(
+        self, u: Unit, actor: Principal, p: ProjectRow, n: int, got: list[Claimed]
+    ) -> list[Claimed]:
+        """Mix gold items into a reviewer's claim at the policy's gold_rate (a reviewer
+        with no gold answer yet gets one first); a gold task looks like any review."""
+        picked = self._gold_claims(u, actor, p, n, [c.item_id for c in got])
+        if not picked:
+            return got
+        expires = u.now + timedelta(seconds=p.policy.lease_seconds)
+        gold: list[Claimed] = []
+        for item_id in picked:
+            task_id = u.conn.execute(
+                insert(tasks)
+                .values(
+                    project_id=p.id,
+                    item_id=item_id,
+                    kind=Route.REVIEW.value,
+                    reason=Reason.UNCERTAIN.value,
+                    state=TaskState.CLAIMED.value,
+                    priority=0,
+                    assignee_id=actor.id,
+                    lease_expires_at=expires,
+                    created_at=u.now,
+                    claimed_at=u.now,
+                )
+                .returning(tasks.c.id)
+            ).scalar_one()
+            u.conn.execute(insert(gold_tasks).values(task_id=task_id, user_id=actor.id))
+            gold.append(
+                Claimed(task_id, item_id, Route.REVIEW.value, Reason.UNCERTAIN.value, expires, None)
+            )
+        # the claim keeps its size: gold tasks take the places of the last queue tasks
+        surplus = got[max(0, n - len(gold)) :]
+        if surplus:
+            u.conn.execute(
+                update(tasks)
+                .where(tasks.c.id.in_([c.task_id for c in surplus]))
+                .values(
+                    state=TaskState.OPEN, assignee_id=None, lease_expires_at=None, claimed_at=None
+                )
+            )
+        return gold + got[: max(0, n - len(gold))]
+
+    def _show_answers(
+        self,
+        conn: Any,
+        p: ProjectRow,
+        held: list[tuple[int, str]],
+        views: dict[int, dict[str, Any]],
+    ) -> None:
+        """Experts see the reviewers' earlier answers (``answers``); reviewers never do. In a
+        blind project (``policy.blind``) reviewers see nothing of the model either."""
+        if p.policy.blind:
+            for item_id, kind in held:
+                if kind != Route.EXPERT:
+                    views[item_id]["suggestion"] = None
+        expert = [i for i, kind in held if kind == Route.EXPERT]
+        for item_id, answers in self._expert_answers(conn, p, expert).items():
+            views[item_id]["answers"] = answers
+
     def my_tasks(self, actor: Principal, project: str) -> list[dict[str, Any]]:
         """The tasks the actor holds now (claimed, lease not run out), oldest first."""
         self.require(actor, Role.REVIEWER, Role.EXPERT)
         with self.reading() as conn:
             p = self.project_row(conn, project)
             rows = conn.execute(
-                select(tasks.c.id, tasks.c.item_id, tasks.c.kind, tasks.c.reason,
-                       tasks.c.lease_expires_at)
-                .where(tasks.c.project_id == p.id, tasks.c.assignee_id == actor.id,
-                       tasks.c.state == TaskState.CLAIMED,
-                       tasks.c.lease_expires_at >= utcnow())
+                select(
+                    tasks.c.id,
+                    tasks.c.item_id,
+                    tasks.c.kind,
+                    tasks.c.reason,
+                    tasks.c.lease_expires_at,
+                )
+                .where(
+                    tasks.c.project_id == p.id,
+                    tasks.c.assignee_id == actor.id,
+                    tasks.c.state == TaskState.CLAIMED,
+                    tasks.c.lease_expires_at >= utcnow(),
+                )
                 .order_by(tasks.c.id)
             ).all()
             views = self._task_items(conn, p, [r.item_id for r in rows]) if rows else {}
+            self._show_answers(conn, p, [(r.item_id, r.kind) for r in rows], views)
         return [
-            {"task_id": r.id, "item_id": r.item_id, "kind": r.kind, "reason": r.reason,
-             "lease_expires_at": r.lease_expires_at.isoformat(), **views[r.item_id]}
+            {
+                "task_id": r.id,
+                "item_id": r.item_id,
+                "kind": r.kind,
+                "reason": r.reason,
+                "lease_expires_at": r.lease_expires_at.isoformat(),
+                **views[r.item_id],
+            }
             for r in rows
         ]
 
@@ -244,17 +348,52 @@ class ReviewMixin(ViewsMixin):
                 seconds=seconds,
                 comment=comment,
             )
-            decided = (it.decision_label, it.decision_source)
-            if it.decision_id is None or it.decision_label != idx or t.kind == Route.EXPERT:
+            decided: tuple[int | None, str | None] = (it.decision_label, it.decision_source)
+            extra: dict[str, Any] = {}
+            gold = None if t.kind == Route.EXPERT else self._gold_label(u.conn, t.id)
+            if gold is not None and actor.id is not None:
+                # A gold answer scores the reviewer and never changes the item's decision.
+                truth = np.zeros((len(p.labels), len(p.labels)))
+                truth[gold, idx] = 1.0
+                self._add_counts(u, p, {actor.id: truth}, {actor.id: gold == idx})
+                u.emit(
+                    "gold.answered",
+                    p.name,
+                    actor,
+                    task_id=t.id,
+                    item_id=t.item_id,
+                    label=idx,
+                    correct=gold == idx,
+                )
+                extra["gold"] = {"correct": gold == idx, "label": p.labels[gold]}
+            elif t.kind == Route.REVIEW and p.policy.max_reviews > 1:
+                v, answers = self._verdict(u, p, t.item_id)
+                if v.status == "settled":
+                    source = (
+                        DecisionSource.CONSENSUS if v.n_answers > 1 else DecisionSource.REVIEWER
+                    )
+                    if it.decision_id is None or it.decision_label != v.label:
+                        decided = (v.label, self._decide(u, actor, p, t, it, v.label, source))
+                    if v.n_answers > 1:
+                        self._learn_from_consensus(u, p, v, answers)
+                    extra["consensus"] = {
+                        "status": v.status,
+                        "n_answers": v.n_answers,
+                        "confidence": v.confidence,
+                    }
+                else:
+                    extra["consensus"] = self._open_next(u, p, t, v)
+            elif it.decision_id is None or it.decision_label != idx or t.kind == Route.EXPERT:
                 decided = (idx, self._decide(u, actor, p, t, it, idx))
             reply: dict[str, Any] = {
                 "item_id": t.item_id,
                 "external_id": it.external_id,
                 "route": it.route,
                 "reason": it.route_reason,
-                "label": p.labels[decided[0]],
+                "label": None if decided[0] is None else p.labels[decided[0]],
                 "confidence": it.confidence,
                 "decided_by": decided[1],
+                **extra,
             }
             if claim_next:
                 got = self._claim_in(u, actor, p, 1)
@@ -265,10 +404,20 @@ class ReviewMixin(ViewsMixin):
         return reply
 
     @staticmethod
-    def _decide(u: Unit, actor: Principal, p: ProjectRow, t: Any, it: Any, idx: int) -> str:
+    def _decide(
+        u: Unit,
+        actor: Principal,
+        p: ProjectRow,
+        t: Any,
+        it: Any,
+        idx: int,
+        source: DecisionSource | None = None,
+    ) -> str:
         """Make ``idx`` the decision on task ``t``'s item (``it``: its state, whose current
-        decision is replaced); returns the decision's source."""
-        source = DecisionSource.EXPERT if t.kind == Route.EXPERT else DecisionSource.REVIEWER
+        decision is replaced); returns the decision's source (by default the task's:
+        ``expert`` or ``reviewer``)."""
+        if source is None:
+            source = DecisionSource.EXPERT if t.kind == Route.EXPERT else DecisionSource.REVIEWER
         reason = None
         if it.decision_id is not None:
             reason = (
@@ -310,8 +459,15 @@ class ReviewMixin(ViewsMixin):
         with self.unit() as u:
             t, p = self._task_for_update(u, task_id)
             self._check_holder(t, actor, u.now)
+            # A gold task belongs to its reviewer: given back, it ends (a task like any
+            # other in the reply, so gold stays indistinguishable).
+            is_gold = self._gold_label(u.conn, t.id) is not None
             u.conn.execute(
                 update(tasks)
+                .where(tasks.c.id == t.id)
+                .values(state=TaskState.CANCELLED, done_at=u.now)
+                if is_gold
+                else update(tasks)
                 .where(tasks.c.id == t.id)
                 .values(
                     state=TaskState.OPEN, assignee_id=None, lease_expires_at=None, claimed_at=None

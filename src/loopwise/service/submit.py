@@ -19,6 +19,7 @@ from loopwise.routing import NoveltyDetector, RoutedBatch, proba_problems
 from loopwise.service.base import Principal, ProjectRow, Unit
 from loopwise.service.budget import OVERFLOW_REASONS, overflow, task_priority
 from loopwise.service.calibration import gate_of
+from loopwise.service.pool import insert_pool_items
 from loopwise.service.views import ViewsMixin
 from loopwise.store.bulk import bind_value, insert_rows, items_by_external_id, json_text, new_ids
 from loopwise.store.tables import decisions, items, predictions, routes, tasks
@@ -29,7 +30,7 @@ BoolArray = npt.NDArray[np.bool_]
 RETRIES = 5
 """Attempts at a batch that races another one holding the same external ids."""
 
-FIELDS = frozenset({"external_id", "data", "meta", "proba"})
+FIELDS = frozenset({"external_id", "data", "meta", "proba", "pool"})
 """What an item may carry."""
 
 _PLAIN_NUMBERS = frozenset({float, int})
@@ -92,9 +93,11 @@ class SubmitMixin(ViewsMixin):
     ) -> list[dict[str, Any]]:
         """Submit items; returns one decision summary per record, in order.
 
-        A record is ``{"external_id"?, "data", "meta"?, "proba"?}``. ``proba`` (n, k), when
-        given, overrides the records' own. Items without probabilities are scored by the
-        project's champion model, or go to review (reason ``no_model``) when it has none.
+        A record is ``{"external_id"?, "data", "meta"?, "proba"?, "pool"?}``; a ``pool``
+        item waits unrouted for an active-learning query (:mod:`loopwise.service.pool`).
+        ``proba`` (n, k), when given, overrides the records' own. Items without
+        probabilities are scored by the project's champion model, or go to review (reason
+        ``no_model``) when it has none.
         An ``external_id`` seen before returns the existing item and decision; nothing is
         written for it again. Any invalid record rejects the whole batch (InvalidInput
         listing every problem).
@@ -152,6 +155,10 @@ class SubmitMixin(ViewsMixin):
                 err(i, "meta", "must be an object", ext)
             if not rec.keys() <= FIELDS:
                 err(i, "item", f"unknown fields {sorted(set(rec) - FIELDS)}", ext)
+            if rec.get("pool", False) not in (True, False):
+                err(i, "pool", "must be true or false", ext)
+            elif rec.get("pool") and (given is not None or rec.get("proba") is not None):
+                err(i, "proba", "a pool item is scored when queried: leave proba out", ext)
             if given is not None or rec.get("proba") is not None:
                 with_proba.append(i)
 
@@ -203,6 +210,13 @@ class SubmitMixin(ViewsMixin):
                     first_of[e] = i
 
         out: list[dict[str, Any] | None] = [None] * len(records)
+        pool_idx = [i for i in new_idx if records[i].get("pool") is True]
+        if pool_idx:
+            # Pool items wait unrouted for an active-learning query (service.pool).
+            for i, summary in zip(pool_idx, insert_pool_items(
+                    u, actor, p, [records[i] for i in pool_idx]), strict=True):
+                out[i] = summary
+            new_idx = [i for i in new_idx if out[i] is None]
         if new_idx:
             fresh = self._insert_new(
                 u, actor, p, [records[i] for i in new_idx], probs[new_idx], given[new_idx]
@@ -395,6 +409,8 @@ class SubmitMixin(ViewsMixin):
                 "reason": reasons[i],
                 "inclusion_prob": incl[i],
             }
+            if p.policy.audit_inputs == "data":  # else the hash only (erasable inputs)
+                entry["data"] = rec["data"]
             # Absent rather than null: what was not there (no external id, no model, no
             # probabilities, no automatic decision) is simply left out.
             if exts[i] is not None:

@@ -2,6 +2,8 @@
 
 Writers collect events during their transaction and append them just before commit, so the
 lock on ``chain_head`` (the only serialisation point across processes) is held briefly.
+When the chain passes a multiple of the signer's interval, the signed checkpoint is written
+in the same transaction (:mod:`loopwise.store.checkpoints`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy import Connection, select, update
 
 from loopwise.audit import event_body, link
 from loopwise.store.bulk import bind_value, insert_rows
+from loopwise.store.checkpoints import Signer, write_checkpoints
 from loopwise.store.tables import chain_head, events
 
 
@@ -28,10 +31,17 @@ class PendingEvent:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
-def append_events(conn: Connection, pending: Sequence[PendingEvent], at: datetime) -> int:
+def append_events(
+    conn: Connection,
+    pending: Sequence[PendingEvent],
+    at: datetime,
+    *,
+    signer: Signer | None = None,
+) -> int:
     """Chain ``pending`` after the current head and insert them; returns the new head seq.
 
-    On PostgreSQL the head row is locked (``FOR UPDATE``) until the transaction ends.
+    On PostgreSQL the head row is locked (``FOR UPDATE``) until the transaction ends. With a
+    ``signer``, every checkpoint the new events complete is signed and stored too.
     """
     if not pending:
         return -1
@@ -65,6 +75,8 @@ def append_events(conn: Connection, pending: Sequence[PendingEvent], at: datetim
     )
     last = head.seq + len(pending)
     conn.execute(update(chain_head).where(chain_head.c.id == 1).values(seq=last, hash=hashes[-1]))
+    if signer is not None and signer.due(head.seq, last):
+        write_checkpoints(conn, signer, last, at)
     return int(last)
 
 

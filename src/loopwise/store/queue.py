@@ -32,7 +32,10 @@ from sqlalchemy import (
 )
 
 from loopwise.domain import TaskState
-from loopwise.store.tables import reviews, tasks
+from loopwise.store.tables import predictions, reviews, tasks
+
+WINDOW = 50
+"""Open tasks a skill-aware claim chooses among (the first ones in queue order)."""
 
 
 @dataclass(frozen=True)
@@ -118,19 +121,32 @@ def claim_tasks(
     n: int,
     lease_seconds: int,
     now: datetime,
+    class_accuracy: Sequence[float] | None = None,
 ) -> list[Claimed]:
     """Claim up to ``n`` tasks of the given kinds for ``user_id``, oldest first by priority.
 
     A user never gets a task on an item they have already answered. An expired task takes
     its place in the queue again: it is claimed in priority order with the open ones.
+
+    With ``class_accuracy`` (the user's expected accuracy per true class), the claim
+    chooses among the first :data:`WINDOW` claimable tasks: within the best priority,
+    those whose predicted class the user judges most accurately come first.
     """
-    params = {"project_id": project_id, "user_id": user_id, "kinds": list(kinds), "n": n,
-              "now": now}
+    take = n if class_accuracy is None else max(n, WINDOW)
+    params = {
+        "project_id": project_id,
+        "user_id": user_id,
+        "kinds": list(kinds),
+        "n": take,
+        "now": now,
+    }
     rows: Sequence[Any] = conn.execute(_OPEN, params).all()
-    if len(rows) < n or rows[0].any_run_out:
+    if len(rows) < take or (rows and rows[0].any_run_out):
         # Seldom: leases that ran out may come first, or fill the claim.
         expired = conn.execute(_RUN_OUT, params).all()
-        rows = sorted([*rows, *expired], key=lambda r: (r.priority, r.id))[:n]
+        rows = sorted([*rows, *expired], key=lambda r: (r.priority, r.id))[:take]
+    if class_accuracy is not None and len(rows) > n:
+        rows = _by_skill(conn, rows, class_accuracy)[:n]
     if not rows:
         return []
     expires = now + timedelta(seconds=lease_seconds)
@@ -150,6 +166,25 @@ def claim_tasks(
     ]
 
 
+def _by_skill(conn: Connection, rows: Sequence[Any], accuracy: Sequence[float]) -> list[Any]:
+    """``rows`` by priority, then the user's accuracy on each item's predicted class (items
+    without a prediction count at the user's mean accuracy), then queue order."""
+    predicted: dict[int, int] = {}
+    for item_id, label in conn.execute(
+        select(predictions.c.item_id, predictions.c.label)
+        .where(predictions.c.item_id.in_([r.item_id for r in rows]))
+        .order_by(predictions.c.id)
+    ):
+        predicted[item_id] = label  # the latest prediction wins
+    mean = sum(accuracy) / len(accuracy)
+
+    def acc(r: Any) -> float:
+        label = predicted.get(r.item_id)
+        return mean if label is None or not 0 <= label < len(accuracy) else accuracy[label]
+
+    return sorted(rows, key=lambda r: (r.priority, -acc(r), r.id))
+
+
 @dataclass(frozen=True)
 class Workload:
     """Human work of a project: what people finished lately, what they hold, what waits."""
@@ -167,13 +202,16 @@ def workload(conn: Connection, project_id: int, *, since: datetime, now: datetim
 
     Each count is a range of an index: ``ix_tasks_done`` and ``ix_tasks_queue``."""
     done = conn.execute(
-        select(func.count()).select_from(tasks).where(
-            tasks.c.project_id == project_id, tasks.c.done_at >= since)
+        select(func.count())
+        .select_from(tasks)
+        .where(tasks.c.project_id == project_id, tasks.c.done_at >= since)
     ).scalar_one()
     held = conn.execute(
         select(tasks.c.state, (tasks.c.lease_expires_at >= now).label("live"), func.count())
-        .where(tasks.c.project_id == project_id,
-               tasks.c.state.in_([TaskState.OPEN.value, TaskState.CLAIMED.value]))
+        .where(
+            tasks.c.project_id == project_id,
+            tasks.c.state.in_([TaskState.OPEN.value, TaskState.CLAIMED.value]),
+        )
         .group_by(tasks.c.state, "live")
     ).all()
     in_progress = sum(c for s, live, c in held if s == TaskState.CLAIMED and live)

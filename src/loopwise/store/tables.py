@@ -230,6 +230,8 @@ jobs = Table(
     C("created_at", UTCDateTime, nullable=False),
     C("started_at", UTCDateTime, nullable=True),
     C("finished_at", UTCDateTime, nullable=True),
+    # The project's human labels when the job was queued (issue #4: ``retrain_every``).
+    C("human_labels", Integer, nullable=True),
     Index("ix_jobs_project_state", "project_id", "state"),
 )
 
@@ -252,4 +254,105 @@ chain_head = Table(
     C("id", Integer, primary_key=True, autoincrement=False),
     C("seq", Id, nullable=False),
     C("hash", String(64), nullable=False),
+)
+
+# Alerts and webhooks (issue #6): each rule's state, the project's webhook endpoints (the
+# secret never leaves the server) and every delivery with its attempts.
+alert_states = Table(
+    "alert_states",
+    metadata,
+    C("id", Id, primary_key=True, autoincrement=True),
+    C("project_id", Id, ForeignKey("projects.id"), nullable=False),
+    C("rule", String(64), nullable=False),
+    C("state", String(20), nullable=False),
+    C("history", JSON, nullable=False),
+    C("value", Float, nullable=True),
+    C("n", Integer, nullable=True),
+    C("raised_at", UTCDateTime, nullable=True),
+    C("evaluated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("project_id", "rule", name="uq_alert_states_project_rule"),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    C("id", Id, primary_key=True, autoincrement=True),
+    C("project_id", Id, ForeignKey("projects.id"), nullable=False, index=True),
+    C("url", String(2000), nullable=False),
+    C("secret", String(200), nullable=False),
+    C("active", Boolean, nullable=False),
+    C("created_at", UTCDateTime, nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    C("id", Id, primary_key=True, autoincrement=True),
+    C("webhook_id", Id, ForeignKey("webhooks.id"), nullable=False, index=True),
+    C("event_type", String(40), nullable=False),
+    C("payload", Text, nullable=False),
+    C("state", String(20), nullable=False),
+    C("attempts", JSON, nullable=False),
+    C("created_at", UTCDateTime, nullable=False),
+    C("delivered_at", UTCDateTime, nullable=True),
+)
+
+# Many reviewers (issue #5): skill per reviewer and project, gold items, gold tasks.
+reviewer_stats = Table(
+    "reviewer_stats",
+    metadata,
+    C("id", Id, primary_key=True, autoincrement=True),
+    C("project_id", Id, ForeignKey("projects.id"), nullable=False),
+    C("user_id", Id, ForeignKey("users.id"), nullable=False),
+    # Confusion counts [truth][answer], from gold items and from consensus (soft).
+    C("counts", JSON, nullable=False),
+    C("gold_n", Integer, nullable=False),
+    C("gold_correct", Integer, nullable=False),
+    C("paused", Boolean, nullable=False),
+    C("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("project_id", "user_id", name="uq_reviewer_stats_project_user"),
+)
+
+gold_items = Table(
+    "gold_items",
+    metadata,
+    C("id", Id, primary_key=True, autoincrement=True),
+    C("project_id", Id, ForeignKey("projects.id"), nullable=False),
+    C("item_id", Id, ForeignKey("items.id"), nullable=False, unique=True),
+    C("label", Integer, nullable=False),
+    C("created_by", String(100), nullable=True),
+    C("created_at", UTCDateTime, nullable=False),
+    Index("ix_gold_items_project", "project_id", "id"),
+)
+
+gold_tasks = Table(
+    "gold_tasks",
+    metadata,
+    C("task_id", Id, ForeignKey("tasks.id"), primary_key=True, autoincrement=False),
+    C("user_id", Id, ForeignKey("users.id"), nullable=False),
+)
+"""Tasks that put a gold item to a reviewer: their answers score the reviewer only."""
+
+# The audit trail's signed checkpoints (issue #6): a Merkle root over events 1..tree_size,
+# the accumulator's frontier to resume from, and the public keys that verify them (the
+# private key never enters the database).
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    C("seq", Id, primary_key=True, autoincrement=False),
+    C("tree_size", Id, nullable=False, unique=True),
+    C("root", String(64), nullable=False),
+    C("head_hash", String(64), nullable=False),
+    C("at", String(40), nullable=False),
+    C("signature", String(128), nullable=False),
+    C("key_id", String(64), nullable=False),
+    C("frontier", JSON, nullable=False),
+)
+
+audit_keys = Table(
+    "audit_keys",
+    metadata,
+    C("key_id", String(64), primary_key=True),
+    C("public_pem", Text, nullable=False),
+    C("created_at", UTCDateTime, nullable=False),
 )

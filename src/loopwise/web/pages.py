@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from loopwise.domain import Role
-from loopwise.errors import Forbidden, LoopwiseError, Unauthorized
+from loopwise.domain import Policy, Role
+from loopwise.errors import Forbidden, InvalidInput, LoopwiseError, Unauthorized
 from loopwise.service import Principal, Service
+from loopwise.web.svg import interval_bar, line_chart
 
 COOKIE = "loopwise_session"
 STATIC = Path(__file__).parent / "static"
@@ -85,6 +89,42 @@ def signout(request: Request, csrf: Annotated[str, Form()]) -> Response:
     resp = RedirectResponse("/", status_code=303)
     resp.delete_cookie(COOKIE)
     return resp
+
+
+@router.get("/projects/{project}", response_class=HTMLResponse)
+def dashboard(request: Request, project: str) -> Response:
+    """The overseer's view: automation and its error against the promise, over time; the
+    queue; people; models; oversight figures; alerts as a banner."""
+    who = _who(request)
+    if who is None:
+        return RedirectResponse("/", status_code=303)
+    actor, token = who
+    service = _service(request)
+    info = service.get_project(actor, project)
+    m = service.metrics(actor, project)
+    tl = service.timeline(actor, project, points=24)
+    windows = tl["windows"]
+    err = [w["auto_error"] for w in windows]
+    target = tl["target_error"]
+    top = max([0.1, 2 * (target or 0)] + [e["ci"][1] or 0 for e in err] +
+              [w["automation"] for w in windows]) if windows else 1.0
+    chart = line_chart(
+        [[w["automation"] for w in windows], [e["estimate"] for e in err]],
+        names=["automation", "estimated auto-error"],
+        band=([e["ci"][0] for e in err], [e["ci"][1] for e in err]),
+        target=target, top=min(1.0, top), title="automation and estimated error over time")
+    est = m["auto_error"]
+    bar = interval_bar(est["estimate"], est["ci"][0], est["ci"][1], est["target"],
+                       top=max(0.1, 2 * (est["target"] or 0.05), est["ci"][1] or 0),
+                       title="estimated error of automatic decisions, 95% interval, target")
+    alerts: list[dict[str, Any]] = []
+    if actor.role is Role.ADMIN:
+        alerts = [e for e in service.list_events(actor, project=project, limit=1000)
+                  if e["type"].startswith("alert.")][-3:]
+    return _page(request, "dashboard.html", actor=actor, project=info, m=m,
+                 time_chart=chart, error_bar=bar, alerts=alerts, csrf=_csrf(token),
+                 models=service.list_models(actor, project),
+                 window_size=windows[0]["n"] if windows else 0)
 
 
 def _count(raw: str | None) -> int:
@@ -153,6 +193,251 @@ def answer(
                 params["said"] = prediction["label"]
     params["n"] = count
     return RedirectResponse(f"/projects/{project}/review?{urlencode(params)}", status_code=303)
+
+
+@router.get("/projects/{project}/expert", response_class=HTMLResponse)
+def expert(request: Request, project: str) -> Response:
+    """Escalations for experts (and admins), with the model's answer and earlier answers."""
+    who = _who(request)
+    if who is None:
+        return RedirectResponse("/", status_code=303)
+    actor, token = who
+    if actor.role not in (Role.EXPERT, Role.ADMIN):
+        raise Forbidden("the expert view is for experts and admins")
+    service = _service(request)
+    info = service.get_project(actor, project)
+    held = [t for t in service.my_tasks(actor, project) if t["kind"] == "expert"]
+    task = held[0] if held else None
+    if task is None:
+        got = service.claim(actor, project, 1)
+        if got and got[0]["kind"] != "expert":  # no escalation waits: give the review back
+            service.release(actor, got[0]["task_id"])
+            got = []
+        task = got[0] if got else None
+    item = service.get_item(actor, project, task["item_id"]) if task else None
+    q = request.query_params
+    return _page(request, "expert.html", actor=actor, project=info, task=task, item=item,
+                 csrf=_csrf(token), flash=q.get("done"), count=_count(q.get("n")),
+                 error=q.get("error"))
+
+
+@router.post("/projects/{project}/expert")
+def expert_answer(
+    request: Request,
+    project: str,
+    task_id: Annotated[int, Form()],
+    csrf: Annotated[str, Form()],
+    action: Annotated[str, Form()] = "submit",
+    label: Annotated[str | None, Form()] = None,
+    comment: Annotated[str | None, Form()] = None,
+    n: Annotated[str | None, Form()] = None,
+) -> Response:
+    """An expert decides (a reason is required) or releases the escalation."""
+    who = _who(request)
+    if who is None:
+        return RedirectResponse("/", status_code=303)
+    actor, token = who
+    _check_csrf(token, csrf)
+    service = _service(request)
+    count = _count(n)
+    params: dict[str, str | int] = {"done": task_id}
+    if action == "release":
+        service.release(actor, task_id)
+    elif not (comment or "").strip():
+        params = {"error": "An expert's decision needs a reason."}
+    else:
+        service.submit_review(actor, task_id, label or "", comment=comment.strip() if comment
+                              else None)
+        count += 1
+    params["n"] = count
+    return RedirectResponse(f"/projects/{project}/expert?{urlencode(params)}", status_code=303)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One editable policy field of the settings page."""
+
+    name: str
+    kind: str  # number, count, bool, choice, json
+    label: str
+    help: str
+    optional: bool = False
+    choices: tuple[str, ...] = ()
+    value: Any = None
+
+
+FIELDS = (
+    Field("stopped", "bool", "Stop switch", "every item goes to people"),
+    Field("threshold", "number", "Threshold", "confidence accepted without a promise"),
+    Field("target_error", "number", "Target error", "the promise; empty: none", True),
+    Field("delta", "number", "Delta", "the promise holds with probability 1 - delta"),
+    Field("audit_rate", "number", "Audit rate", "share of automatic decisions audited"),
+    Field("per_class", "bool", "Per-class thresholds", "one certified threshold per class"),
+    Field("temperature", "bool", "Temperature scaling", "fitted on part of the labels"),
+    Field("novelty", "number", "Novelty level", "share of ordinary items flagged; empty: off",
+          True),
+    Field("budget_per_hour", "count", "Budget per hour", "human tasks; empty: no cap", True),
+    Field("over_budget", "choice", "Over budget", "wait, or accept outside the promise",
+          choices=("wait", "accept")),
+    Field("on_breach", "choice", "When the promise breaks", "",
+          choices=("notify", "tighten", "review_all")),
+    Field("min_reviews", "count", "Min reviews", "answers per item"),
+    Field("max_reviews", "count", "Max reviews", "then an expert"),
+    Field("consensus_confidence", "number", "Consensus", "posterior that settles an item"),
+    Field("gold_rate", "number", "Gold rate", "share of gold items in claims"),
+    Field("min_quality", "number", "Min reviewer quality", "below it: paused; empty: never",
+          True),
+    Field("blind", "bool", "Blind review", "reviewers see the model only after answering"),
+    Field("retrain_every", "count", "Retrain every", "new human labels; empty: on request",
+          True),
+    Field("rules", "json", "Rules", 'e.g. [{"name": "big", "if": {"meta.amount": '
+          '{">": 10000}}, "route": "expert"}]'),
+    Field("alerts", "json", "Alerts", "alert rules (see the docs)"),
+)
+
+
+def _parse_field(f: Field, raw: str) -> Any:
+    """A form value as the policy takes it; the policy's own validation judges it."""
+    text = raw.strip()
+    if f.kind == "bool":
+        return text == "true"
+    if f.kind == "choice":
+        return text
+    if f.kind == "json":
+        try:
+            return json.loads(text or "[]")
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"policy.{f.name}: not valid JSON ({exc.msg})") from None
+    if not text and f.optional:
+        return None
+    try:
+        return int(text) if f.kind == "count" else float(text)
+    except ValueError:
+        raise InvalidInput(f"policy.{f.name}: must be a number, got {text!r}") from None
+
+
+@router.get("/projects/{project}/settings", response_class=HTMLResponse)
+def settings(request: Request, project: str) -> Response:
+    """The policy editor (admin): change, preview what changes, save (a new version)."""
+    who = _admin(request)
+    if who is None:
+        return RedirectResponse("/", status_code=303)
+    actor, token = who
+    return _settings_page(request, actor, token, project, saved=request.query_params.get("saved"))
+
+
+def _settings_page(request: Request, actor: Principal, token: str, project: str,
+                   status: int = 200, **ctx: Any) -> Response:
+    info = _service(request).get_project(actor, project)
+    fields = [replace(f, value=info["policy"].get(f.name)) for f in FIELDS]
+    return _page(request, "settings.html", status=status, actor=actor, csrf=_csrf(token),
+                 project=info, fields=fields, **ctx)
+
+
+@router.post("/projects/{project}/settings", response_class=HTMLResponse)
+async def settings_change(request: Request, project: str) -> Response:
+    who = _admin(request)
+    if who is None:
+        return RedirectResponse("/", status_code=303)
+    actor, token = who
+    form = await request.form()
+    _check_csrf(token, str(form.get("csrf", "")))
+    service = _service(request)
+    reason = str(form.get("reason", "")).strip()
+    try:
+        if form.get("action") == "save":
+            changes = json.loads(str(form.get("changes", "{}")))
+            body = {**changes, **({"reason": reason} if reason else {})}
+            info = await run_in_threadpool(service.update_policy, actor, project, body)
+            return RedirectResponse(
+                f"/projects/{project}/settings?saved={info['policy_version']}", status_code=303)
+        current = service.get_project(actor, project)["policy"]
+        changes = {}
+        for f in FIELDS:
+            if f.name in form:
+                value = _parse_field(f, str(form[f.name]))
+                if value != current.get(f.name):
+                    changes[f.name] = value
+        new = Policy.from_dict(current).merged(changes).to_dict()
+        preview = {k: {"from": current.get(k), "to": v} for k, v in new.items()
+                   if current.get(k) != v}
+        if "stopped" in preview and not reason:
+            raise InvalidInput("stopping or resuming needs a reason")
+    except LoopwiseError as exc:  # said on the page; nothing saved
+        return _settings_page(request, actor, token, project, status=exc.status,
+                              error=exc.message)
+    return _settings_page(request, actor, token, project, preview=preview,
+                          changes_json=json.dumps(changes), reason=reason)
+
+
+def _admin(request: Request) -> tuple[Principal, str] | None:
+    who = _who(request)
+    if who is not None and who[0].role is not Role.ADMIN:
+        raise Forbidden("only an admin manages people and tokens")
+    return who
+
+
+@router.get("/users", response_class=HTMLResponse)
+def people(request: Request) -> Response:
+    """People and their roles (admin); create a person or give one a new token."""
+    who = _admin(request)
+    if who is None:
+        return RedirectResponse("/", status_code=303)
+    actor, token = who
+    return _page(request, "users.html", actor=actor, csrf=_csrf(token),
+                 users=_service(request).list_users(actor), roles=[r.value for r in Role])
+
+
+@router.post("/users", response_class=HTMLResponse)
+def people_change(
+    request: Request,
+    csrf: Annotated[str, Form()],
+    action: Annotated[str, Form()],
+    name: Annotated[str, Form()],
+    role: Annotated[str, Form()] = "reviewer",
+) -> Response:
+    who = _admin(request)
+    if who is None:
+        return RedirectResponse("/", status_code=303)
+    actor, token = who
+    _check_csrf(token, csrf)
+    service = _service(request)
+    created, error, status = None, None, 200
+    try:
+        if action == "rotate":
+            created = service.rotate_token(actor, name)
+        else:
+            created = service.create_user(actor, name.strip(), role)
+    except LoopwiseError as exc:  # a taken name, a bad role: said on the page, nothing saved
+        error, status = exc.message, exc.status
+    return _page(request, "users.html", status=status, actor=actor, csrf=_csrf(token),
+                 users=service.list_users(actor), roles=[r.value for r in Role],
+                 created=created, error=error)
+
+
+AUDIT_PAGE = 100
+"""Events a page of the audit view shows."""
+
+
+@router.get("/projects/{project}/audit", response_class=HTMLResponse)
+def audit(request: Request, project: str) -> Response:
+    """The project's events, filtered by type, with the trail's verify status (admin)."""
+    who = _who(request)
+    if who is None:
+        return RedirectResponse("/", status_code=303)
+    actor, token = who
+    service = _service(request)
+    service.get_project(actor, project)  # 404 for an unknown project
+    q = request.query_params
+    chosen = q.get("type") or None
+    after = _count(q.get("after"))
+    events = service.list_events(actor, project=project, type=chosen, after=after,
+                                 limit=AUDIT_PAGE)
+    seen = {e["type"] for e in service.list_events(actor, project=project, limit=1000)}
+    return _page(request, "audit.html", actor=actor, csrf=_csrf(token), project=project,
+                 events=events, verify=service.verify_audit_json(actor), chosen=chosen or "",
+                 after=after, types=sorted(seen | ({chosen} if chosen else set())),
+                 limit=AUDIT_PAGE)
 
 
 async def html_error(request: Request, exc: Exception) -> Response:

@@ -20,8 +20,13 @@ router = APIRouter(prefix="/api/v1", tags=["tasks"])
 
 @router.post("/projects/{project}/tasks/claim")
 async def claim(project: str, body: ClaimIn, service: ServiceDep, actor: Actor) -> dict[str, Any]:
-    """Claim up to n tasks (leased); an empty list when nothing is waiting for you."""
-    return {"tasks": await run_in_threadpool(service.claim, actor, project, body.n)}
+    """Claim up to n tasks (leased); an empty list when nothing is waiting for you, with
+    ``"paused"`` saying why when you are paused in this project."""
+    got = await run_in_threadpool(service.claim, actor, project, body.n)
+    if got:
+        return {"tasks": got}
+    why = await run_in_threadpool(service.claim_block, actor, project)
+    return {"tasks": got} if why is None else {"tasks": got, "paused": why}
 
 
 @router.post("/tasks/{task_id}/submit")

@@ -31,9 +31,10 @@
   document.getElementById("release").addEventListener("click", (ev) => {
     ev.preventDefault(); send("release");
   });
-  document.getElementById("escalate").addEventListener("click", (ev) => {
-    ev.preventDefault(); send("escalate");
-  });
+  const escalate = document.getElementById("escalate");  // the expert view has none
+  if (escalate) {
+    escalate.addEventListener("click", (ev) => { ev.preventDefault(); send("escalate"); });
+  }
   document.addEventListener("keydown", (ev) => {
     if (ev.ctrlKey || ev.metaKey || ev.altKey) { return; }
     if (ev.target === comment) {
@@ -45,7 +46,7 @@
     if (/^[1-9]$/.test(key)) { choose(Number(key) - 1); ev.preventDefault(); }
     else if (key === "enter") { send("submit"); ev.preventDefault(); }
     else if (key === "s") { send("release"); ev.preventDefault(); }
-    else if (key === "e") { send("escalate"); ev.preventDefault(); }
+    else if (key === "e" && escalate) { send("escalate"); ev.preventDefault(); }
     else if (key === "c") { comment.focus(); ev.preventDefault(); }
   });
 

@@ -1,0 +1,87 @@
+"""The project over time, for the dashboard: automation and the audited error of automatic
+decisions in consecutive windows of submitted items.
+
+Windows hold equal numbers of items in submission order (so a burst and a quiet week weigh
+the same); each says when it ended. The error of a window's automatic decisions is the
+share of its answered audits whose reviewer disagreed with the model, weighted by the
+inverse of each audit's inclusion probability (a Hájek estimate), with a Wilson interval
+at the effective sample size; ``None`` where no audit was answered.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from sqlalchemy import and_, func, select
+
+from loopwise.domain import Reason, Route
+from loopwise.oversight import wilson
+from loopwise.service.base import Principal, ServiceBase
+from loopwise.store.tables import items, predictions, reviews, routes
+
+MAX_ITEMS = 200_000
+"""Newest items the timeline reads."""
+
+
+class TimelineMixin(ServiceBase):
+    def timeline(self, actor: Principal, project: str, points: int = 24) -> dict[str, Any]:
+        """``points`` windows of the project's newest items (at most :data:`MAX_ITEMS`):
+        ``{"windows": [{"end", "n", "automation", "auto_error": {estimate, ci, n}}],
+        "target_error"}``."""
+        self.require_reader(actor)
+        points = max(1, min(int(points), 200))
+        with self.reading() as conn:
+            p = self.project_row(conn, project)
+            first_pred = (
+                select(predictions.c.item_id, func.min(predictions.c.id).label("pid"))
+                .group_by(predictions.c.item_id).subquery()
+            )
+            first_review = (
+                select(reviews.c.item_id, func.min(reviews.c.id).label("rid"))
+                .group_by(reviews.c.item_id).subquery()
+            )
+            newest = conn.execute(
+                select(items.c.id, items.c.created_at, routes.c.route, routes.c.reason,
+                       routes.c.inclusion_prob, predictions.c.label, reviews.c.label)
+                .join(routes, and_(routes.c.item_id == items.c.id, routes.c.initial.is_(True)))
+                .outerjoin(first_pred, first_pred.c.item_id == items.c.id)
+                .outerjoin(predictions, predictions.c.id == first_pred.c.pid)
+                .outerjoin(first_review, first_review.c.item_id == items.c.id)
+                .outerjoin(reviews, reviews.c.id == first_review.c.rid)
+                .where(items.c.project_id == p.id)
+                .order_by(items.c.id.desc()).limit(MAX_ITEMS)
+            ).all()
+        rows = list(reversed(newest))
+        windows: list[dict[str, Any]] = []
+        chunks = np.array_split(np.arange(len(rows)), min(points, len(rows))) if rows else []
+        for chunk in chunks:
+            if chunk.size == 0:
+                continue
+            part = [rows[i] for i in chunk]
+            auto = [r for r in part if r[2] in (Route.AUTO.value, Route.AUDITED.value)
+                    and r[3] != Reason.OVER_BUDGET.value]
+            answered = [r for r in auto if r[2] == Route.AUDITED.value and r[6] is not None]
+            windows.append({
+                "end": part[-1][1].isoformat(),
+                "n": len(part),
+                "automation": sum(r[2] in (Route.AUTO.value, Route.AUDITED.value)
+                                  for r in part) / len(part),
+                "auto_error": _hajek([(r[5] != r[6], r[4]) for r in answered]),
+            })
+        return {"windows": windows, "target_error": p.policy.target_error}
+
+
+def _hajek(audits: list[tuple[bool, float]]) -> dict[str, Any]:
+    """Weighted error share of answered audits ``(wrong, inclusion_prob)``, Wilson interval
+    at Kish's effective n."""
+    if not audits:
+        return {"estimate": None, "ci": [None, None], "n": 0}
+    w = np.array([1.0 / max(pi, 1e-9) for _, pi in audits])
+    wrong = np.array([bool(e) for e, _ in audits])
+    n_eff = float(w.sum() ** 2 / (w**2).sum())
+    share = float((w * wrong).sum() / w.sum())
+    iv = wilson(share * n_eff, n_eff)
+    return {"estimate": share, "ci": [None if math.isnan(x) else x for x in (iv.low, iv.high)],
+            "n": len(audits)}

@@ -132,3 +132,24 @@ def test_in_a_blind_project_the_model_shows_only_after_the_answer(live_server: L
     with page.expect_navigation():
         page.keyboard.press("Enter")
     assert "the model had said dog" in page.inner_text("[role=status]")
+
+
+def test_after_a_gold_item_the_reviewer_is_told_the_right_answer(live_server: LiveServer,
+                                                                  page: Any) -> None:
+    with Loop(live_server.db_url) as loop:
+        token = loop.create_user("gil", "reviewer")["token"]
+        project = loop.create_project("gold", labels=LABELS,
+                                      policy={"audit_rate": 0.0, "gold_rate": 0.5})
+        sent = project.submit([{"data": {"x": float(i)}} for i in range(4)],
+                              proba=[[0.9, 0.05, 0.05]] * 4)  # all decided by the model
+        project.mark_gold([{"item_id": sent[0]["item_id"], "label": "fox"}])
+        project.update_policy(threshold=0.99)
+        project.submit([{"data": {"x": 9.0}}], proba=[[0.5, 0.3, 0.2]])
+    sign_in(page, live_server, token)
+    page.goto(f"{live_server.url}/projects/gold/review")
+    page.wait_for_selector("#task")
+    page.keyboard.press("1")  # a new reviewer gets the gold item first: "cat" is wrong
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    text = page.inner_text("#gold")
+    assert "fox" in text and "differed" in text

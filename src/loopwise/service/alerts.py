@@ -34,12 +34,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlparse
 
-import numpy.typing as npt
 from sqlalchemy import Connection, insert, select, update
 
 from loopwise.domain import Role, Route
@@ -52,8 +51,6 @@ from loopwise.service.review import ReviewMixin
 from loopwise.service.submit import SubmitMixin
 from loopwise.store.tables import (
     alert_states,
-    items,
-    projects,
     webhook_deliveries,
     webhooks,
 )
@@ -152,39 +149,14 @@ class AlertsMixin(CalibrationMixin, SubmitMixin, ReviewMixin):
     webhook_backoff: Sequence[float] = BACKOFF
 
     # -- hooks: evaluate after a batch or a review, at most every alert_interval seconds
-    def submit(
-        self,
-        actor: Principal,
-        project: str,
-        records: Sequence[Mapping[str, Any]],
-        proba: npt.ArrayLike | None = None,
-    ) -> list[dict[str, Any]]:
-        out = super().submit(actor, project, records, proba)
-        self._maybe_evaluate(project)
-        return out
+    def on_submitted(self, p: ProjectRow) -> None:
+        super().on_submitted(p)
+        self._maybe_evaluate(p.name)
 
-    def submit_review(
-        self,
-        actor: Principal,
-        task_id: int,
-        label: str,
-        *,
-        comment: str | None = None,
-        seconds: float | None = None,
-        claim_next: bool = False,
-    ) -> dict[str, Any]:
-        out = super().submit_review(
-            actor, task_id, label, comment=comment, seconds=seconds, claim_next=claim_next
-        )
+    def on_answered(self, p: ProjectRow) -> None:
+        super().on_answered(p)
         if self._any_due():
-            with self.reading() as conn:
-                name = conn.execute(
-                    select(projects.c.name)
-                    .join(items, items.c.project_id == projects.c.id)
-                    .where(items.c.id == out["item_id"])
-                ).scalar_one()
-            self._maybe_evaluate(name)
-        return out
+            self._maybe_evaluate(p.name)
 
     def _checked(self) -> dict[str, float]:
         """Project → when its rules were last evaluated here (``time.monotonic``)."""

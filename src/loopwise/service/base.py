@@ -166,6 +166,13 @@ class ServiceBase:
         """Called after an audit of an automatic decision is answered in a project that
         makes a promise (the calibration use case checks the promise)."""
 
+    def on_answered(self, p: ProjectRow) -> None:
+        """Called after a person's answer in project ``p`` has committed (use cases that
+        react to new labels override it and call ``super()``: alerts, retraining)."""
+
+    def on_submitted(self, p: ProjectRow) -> None:
+        """Called after a submitted batch of project ``p`` has committed (alerts)."""
+
     def require_reader(self, actor: Principal) -> None:
         """Any signed-in role may read projects, items, models and metrics."""
         self.require(actor, Role.EXPERT, Role.REVIEWER, Role.SERVICE)

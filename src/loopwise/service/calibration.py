@@ -23,7 +23,7 @@ from loopwise.routing import Gate, NoveltyDetector
 from loopwise.routing.monitor import AuditEstimate, audit_error, promise_broken
 from loopwise.service.base import Principal, ProjectRow, Unit
 from loopwise.service.projects import ProjectsMixin
-from loopwise.service.views import human_labeled
+from loopwise.service.views import first_prediction_id, human_labeled
 from loopwise.store.tables import decisions, events, items, predictions, reviews, routes
 
 WINDOW = 50_000
@@ -81,15 +81,11 @@ def audit_estimate(conn: Connection, p: ProjectRow) -> AuditEstimate:
     """Error of the automatic decisions made since the gate was last calibrated
     (or all of them in threshold mode), from their audits."""
     since = (p.gate_state or {}).get("calibrated_at_version", 0)
-    first_pred = (
-        select(predictions.c.item_id, func.min(predictions.c.id).label("pid"))
-        .group_by(predictions.c.item_id).subquery()
-    )
     rows = conn.execute(
         select(routes.c.item_id, routes.c.route, routes.c.inclusion_prob,
                predictions.c.label)
-        .join(first_pred, first_pred.c.item_id == routes.c.item_id)
-        .join(predictions, predictions.c.id == first_pred.c.pid)
+        .select_from(routes)
+        .join(predictions, predictions.c.id == first_prediction_id(routes.c.item_id))
         .where(routes.c.project_id == p.id, routes.c.initial.is_(True),
                routes.c.route.in_([Route.AUTO.value, Route.AUDITED.value]),
                routes.c.reason != Reason.OVER_BUDGET.value,  # outside the promise
@@ -175,16 +171,12 @@ class CalibrationMixin(ProjectsMixin):
         """The holdout fold of the stream: (proba (n, k), y (n,) with -1 for no label,
         inclusion probabilities (n,), selected for review (n,), the rows: id, data, meta,
         model_version_id, ...)."""
-        first_pred = (
-            select(predictions.c.item_id, func.min(predictions.c.id).label("pid"))
-            .group_by(predictions.c.item_id).subquery()
-        )
         rows = conn.execute(
             select(items.c.id, items.c.data, items.c.meta, predictions.c.proba,
                    predictions.c.model_version_id, routes.c.route, routes.c.inclusion_prob)
+            .select_from(items)
             .join(routes, and_(routes.c.item_id == items.c.id, routes.c.initial.is_(True)))
-            .join(first_pred, first_pred.c.item_id == items.c.id)
-            .join(predictions, predictions.c.id == first_pred.c.pid)
+            .join(predictions, predictions.c.id == first_prediction_id(items.c.id))
             .where(items.c.project_id == p.id)
             .order_by(items.c.id.desc()).limit(WINDOW)
         ).all()

@@ -24,7 +24,7 @@ from loopwise.domain import InputKind, Route, in_holdout
 from loopwise.oversight import DriftMonitor, feature_drift, rate_drift
 from loopwise.oversight.drift import summarise
 from loopwise.service.base import Principal, ProjectRow, ServiceBase
-from loopwise.service.views import human_labeled
+from loopwise.service.views import first_prediction_id, human_labeled
 from loopwise.store.tables import decisions, items, model_versions, predictions, routes
 
 WINDOWS = (500, 2000)
@@ -81,18 +81,13 @@ def _columns(data: list[Any], names: list[str]) -> dict[str, Any]:
 def _outputs(conn: Connection, p: ProjectRow, since: Any, newest: bool, limit: int) -> list[Any]:
     """Items' ``id``, first prediction ``label`` and ``confidence``, initial ``route``: the
     first ``limit`` created at or after ``since``, or the newest ``limit``."""
-    fp = (
-        select(predictions.c.item_id, func.min(predictions.c.id).label("pid"))
-        .group_by(predictions.c.item_id)
-        .subquery()
-    )
     q = (
         select(
             items.c.id, items.c.data, predictions.c.label, predictions.c.confidence, routes.c.route
         )
+        .select_from(items)
         .join(routes, and_(routes.c.item_id == items.c.id, routes.c.initial.is_(True)))
-        .join(fp, fp.c.item_id == items.c.id)
-        .join(predictions, predictions.c.id == fp.c.pid)
+        .join(predictions, predictions.c.id == first_prediction_id(items.c.id))
         .where(items.c.project_id == p.id)
     )
     if since is not None:

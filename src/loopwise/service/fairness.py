@@ -21,13 +21,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, select
 
 from loopwise.domain import Route
 from loopwise.errors import InvalidInput
 from loopwise.oversight import GroupReport, group_metrics
 from loopwise.service.base import Principal, ProjectRow, ServiceBase
-from loopwise.service.views import human_labeled
+from loopwise.service.views import first_prediction_id, human_labeled
 from loopwise.store.tables import decisions, items, predictions, reviews, routes
 
 THINGS = ("model", "reviewers", "decisions", "routing")
@@ -38,14 +38,6 @@ SUMMARY_DISPARITIES = (
     "override_rate_difference",
     "auto_error_difference",
 )
-
-
-def first_prediction() -> Any:
-    return (
-        select(predictions.c.item_id, func.min(predictions.c.id).label("pid"))
-        .group_by(predictions.c.item_id)
-        .subquery()
-    )
 
 
 def _human() -> Any:
@@ -87,7 +79,7 @@ def fairness_report(conn: Connection, p: ProjectRow, positive: str | None = None
         out["note"] = "the project has no sensitive attributes to audit"
         return out
     names = np.array(p.labels, dtype=object)
-    fp, hum = first_prediction(), _human()
+    hum = _human()
     base = (
         select(
             items.c.meta,
@@ -98,8 +90,7 @@ def fairness_report(conn: Connection, p: ProjectRow, positive: str | None = None
         )
         .select_from(items)
         .join(routes, and_(routes.c.item_id == items.c.id, routes.c.initial.is_(True)))
-        .join(fp, fp.c.item_id == items.c.id)
-        .join(predictions, predictions.c.id == fp.c.pid)
+        .join(predictions, predictions.c.id == first_prediction_id(items.c.id))
         .outerjoin(hum, hum.c.item_id == items.c.id)
         .where(items.c.project_id == p.id)
     )
@@ -146,8 +137,7 @@ def fairness_report(conn: Connection, p: ProjectRow, positive: str | None = None
         .select_from(decisions)
         .join(items, items.c.id == decisions.c.item_id)
         .join(routes, and_(routes.c.item_id == items.c.id, routes.c.initial.is_(True)))
-        .join(fp, fp.c.item_id == items.c.id)
-        .join(predictions, predictions.c.id == fp.c.pid)
+        .join(predictions, predictions.c.id == first_prediction_id(items.c.id))
         .where(decisions.c.project_id == p.id, decisions.c.current.is_(True))
     ).all()
     out["decisions"] = _run(
@@ -174,8 +164,7 @@ def fairness_report(conn: Connection, p: ProjectRow, positive: str | None = None
         .select_from(reviews)
         .join(items, items.c.id == reviews.c.item_id)
         .join(decisions, and_(decisions.c.item_id == items.c.id, decisions.c.current.is_(True)))
-        .join(fp, fp.c.item_id == items.c.id)
-        .join(predictions, predictions.c.id == fp.c.pid)
+        .join(predictions, predictions.c.id == first_prediction_id(items.c.id))
         .where(items.c.project_id == p.id)
     ).all()
     out["reviewers"] = _run(

@@ -18,7 +18,7 @@ from loopwise.service.consensus import agreement_reviewers
 from loopwise.service.drift import drift_from_store, drift_summary
 from loopwise.service.fairness import fairness_report, fairness_summary
 from loopwise.service.promotion import learning_metrics
-from loopwise.service.views import human_labeled
+from loopwise.service.views import first_prediction_id, human_labeled
 from loopwise.store.tables import (
     decisions,
     items,
@@ -111,16 +111,11 @@ class MetricsMixin(ServiceBase):
             )
         }
         # Each review against the prediction the reviewer saw (an item's first prediction).
-        first_pred = (
-            select(predictions.c.item_id, func.min(predictions.c.id).label("pid"))
-            .group_by(predictions.c.item_id)
-            .subquery()
-        )
         rows = conn.execute(
             select(reviews.c.label, predictions.c.label, routes.c.route, routes.c.inclusion_prob)
+            .select_from(reviews)
             .join(items, items.c.id == reviews.c.item_id)
-            .join(first_pred, first_pred.c.item_id == reviews.c.item_id)
-            .join(predictions, predictions.c.id == first_pred.c.pid)
+            .join(predictions, predictions.c.id == first_prediction_id(reviews.c.item_id))
             .join(routes, and_(routes.c.item_id == reviews.c.item_id, routes.c.initial.is_(True)))
             .where(items.c.project_id == p.id)
         ).all()

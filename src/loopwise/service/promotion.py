@@ -52,10 +52,29 @@ class Verdict:
     report: dict[str, Any] = field(default_factory=dict)
 
 
-def holdout_accuracy(y: IntArray, pred: IntArray) -> dict[str, Any]:
+def holdout_accuracy(y: IntArray, pred: IntArray,
+                     weights: npt.NDArray[np.float64] | None = None) -> dict[str, Any]:
     """Accuracy of ``pred`` (n,) against ``y`` (n,) with its 95% Wilson interval and n
-    (undefined, with the reason, when n is 0)."""
-    return wilson(int(np.count_nonzero(pred == y)), len(y)).to_dict()
+    (undefined, with the reason, when n is 0).
+
+    ``weights`` (n,): each label's inverse inclusion probability. The loop asks people about
+    uncertain items far more often than about confident ones, so the plain share of right
+    answers on labeled items understates a model's accuracy on the stream; weighted
+    (Hájek), the interval is taken at Kish's effective sample size.
+
+    >>> y = np.array([0, 0, 1, 1])
+    >>> holdout_accuracy(y, np.array([0, 1, 1, 0]), np.array([10.0, 1, 10, 1]))["estimate"]
+    0.9090909090909091
+    """
+    right = pred == y
+    if weights is None or len(y) == 0:
+        return wilson(int(np.count_nonzero(right)), len(y)).to_dict()
+    w = np.asarray(weights, dtype=np.float64)
+    share = float(w[right].sum() / w.sum())
+    n_eff = float(w.sum() ** 2 / (w**2).sum())
+    out = wilson(share * n_eff, n_eff).to_dict()
+    out["labels"] = len(y)
+    return out
 
 
 def mcnemar_worse(y: IntArray, challenger: IntArray, champion: IntArray) -> dict[str, Any]:
@@ -113,23 +132,26 @@ def decide(
     sensitive: Sequence[str],
     tolerance: float,
     level: float = PROMOTION_LEVEL,
+    weights: npt.NDArray[np.float64] | None = None,
 ) -> Verdict:
     """The promotion gate on the holdout: labels ``y`` (n,), each model's predicted labels
     (n,) (``champion`` None: there is none, the challenger is promoted), the items' ``meta``
-    and the project's ``sensitive`` attributes."""
+    and the project's ``sensitive`` attributes. ``weights``: see :func:`holdout_accuracy`
+    (the accuracies reported are weighted; the paired McNemar test compares the two models
+    on the same labeled items, which needs no weights to be valid for them)."""
     report: dict[str, Any] = {
         "level": level,
         "fairness_tolerance": tolerance,
         "holdout_n": len(y),
         "challenger": {
-            "accuracy": holdout_accuracy(y, challenger),
+            "accuracy": holdout_accuracy(y, challenger, weights),
             "fairness": accuracy_gaps(y, challenger, meta, sensitive),
         },
     }
     if champion is None:
         return Verdict(True, "first model: there is no champion to compare with", report)
     report["champion"] = {
-        "accuracy": holdout_accuracy(y, champion),
+        "accuracy": holdout_accuracy(y, champion, weights),
         "fairness": accuracy_gaps(y, champion, meta, sensitive),
     }
     if len(y) == 0:

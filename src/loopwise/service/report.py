@@ -20,8 +20,9 @@ from loopwise.oversight import wilson
 from loopwise.service.alerts import alert_states_of
 from loopwise.service.base import Principal, ProjectRow, utcnow
 from loopwise.service.drift import drift_from_store
-from loopwise.service.fairness import fairness_report, first_prediction
+from loopwise.service.fairness import fairness_report
 from loopwise.service.metrics import MetricsMixin
+from loopwise.service.views import first_prediction_id
 from loopwise.store.tables import items, model_versions, predictions, reviews, routes
 
 BUCKETS = 20
@@ -40,11 +41,10 @@ def _over_time(conn: Connection, p: ProjectRow) -> list[dict[str, Any]]:
     audited = [r.id for r in rows if r.route == Route.AUDITED.value]
     wrong: dict[int, bool] = {}
     if audited:
-        fp = first_prediction()
         for r in conn.execute(
             select(reviews.c.item_id, reviews.c.label, predictions.c.label.label("pred"))
-            .join(fp, fp.c.item_id == reviews.c.item_id)
-            .join(predictions, predictions.c.id == fp.c.pid)
+            .select_from(reviews)
+            .join(predictions, predictions.c.id == first_prediction_id(reviews.c.item_id))
             .where(reviews.c.item_id.in_(audited))
         ):
             wrong[r.item_id] = r.label != r.pred

@@ -401,6 +401,7 @@ class ReviewMixin(ConsensusMixin, ViewsMixin):
         if it.route == Route.AUDITED.value and p.policy.target_error is not None:
             # An audit answer is new evidence on the promise: check it (after commit).
             self.on_audit_answered(p.name)
+        self.on_answered(p)
         return reply
 
     @staticmethod

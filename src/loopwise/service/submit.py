@@ -116,7 +116,9 @@ class SubmitMixin(ViewsMixin):
                     if len(records) == 0:
                         return []
                     probs, given = self._validate(records, proba, len(p.labels))
-                    return self._submit(u, actor, p, records, probs, given)
+                    out = self._submit(u, actor, p, records, probs, given)
+                self.on_submitted(p)
+                return out
             except DBAPIError as exc:
                 if attempt == RETRIES or not _lost_race(exc):
                     raise

@@ -14,11 +14,12 @@ import math
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, select
 
 from loopwise.domain import Reason, Route
 from loopwise.oversight import wilson
 from loopwise.service.base import Principal, ServiceBase
+from loopwise.service.views import first_prediction_id, first_review_id
 from loopwise.store.tables import items, predictions, reviews, routes
 
 MAX_ITEMS = 200_000
@@ -34,22 +35,13 @@ class TimelineMixin(ServiceBase):
         points = max(1, min(int(points), 200))
         with self.reading() as conn:
             p = self.project_row(conn, project)
-            first_pred = (
-                select(predictions.c.item_id, func.min(predictions.c.id).label("pid"))
-                .group_by(predictions.c.item_id).subquery()
-            )
-            first_review = (
-                select(reviews.c.item_id, func.min(reviews.c.id).label("rid"))
-                .group_by(reviews.c.item_id).subquery()
-            )
             newest = conn.execute(
                 select(items.c.id, items.c.created_at, routes.c.route, routes.c.reason,
                        routes.c.inclusion_prob, predictions.c.label, reviews.c.label)
+                .select_from(items)
                 .join(routes, and_(routes.c.item_id == items.c.id, routes.c.initial.is_(True)))
-                .outerjoin(first_pred, first_pred.c.item_id == items.c.id)
-                .outerjoin(predictions, predictions.c.id == first_pred.c.pid)
-                .outerjoin(first_review, first_review.c.item_id == items.c.id)
-                .outerjoin(reviews, reviews.c.id == first_review.c.rid)
+                .outerjoin(predictions, predictions.c.id == first_prediction_id(items.c.id))
+                .outerjoin(reviews, reviews.c.id == first_review_id(items.c.id))
                 .where(items.c.project_id == p.id)
                 .order_by(items.c.id.desc()).limit(MAX_ITEMS)
             ).all()

@@ -27,7 +27,7 @@ from loopwise.service.calibration import SYSTEM, CalibrationMixin
 from loopwise.service.promotion import Verdict, decide
 from loopwise.service.review import ReviewMixin
 from loopwise.service.views import human_labeled
-from loopwise.store.tables import decisions, items, jobs, model_versions, projects
+from loopwise.store.tables import decisions, items, jobs, model_versions, projects, routes
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +84,10 @@ class TrainingMixin(CalibrationMixin):
         with self.reading() as conn:
             p = self.project_row(conn, project)
             rows = conn.execute(
-                select(items.c.id, items.c.data, items.c.meta, decisions.c.label)
+                select(items.c.id, items.c.data, items.c.meta, decisions.c.label,
+                       routes.c.inclusion_prob)
                 .join(decisions, decisions.c.item_id == items.c.id)
+                .outerjoin(routes, (routes.c.item_id == items.c.id) & routes.c.initial)
                 .where(
                     items.c.project_id == p.id,
                     decisions.c.current.is_(True),
@@ -190,6 +192,8 @@ class TrainingMixin(CalibrationMixin):
             meta=[r.meta or {} for r in holdout],
             sensitive=p.sensitive,
             tolerance=p.policy.fairness_tolerance,
+            # a label's weight: 1 / the probability that the loop asked a person for it
+            weights=np.array([1.0 / max(r.inclusion_prob or 1.0, 1e-9) for r in holdout]),
         )
         verdict.report["champion_version_id"] = p.champion_id
         return verdict
@@ -508,24 +512,7 @@ def labels_at_last_training(conn: Connection, project_id: int) -> int:
 class AutoRetrainMixin(TrainingMixin, ReviewMixin):
     """Answering a task adds a human label: check ``policy.retrain_every`` afterwards."""
 
-    def submit_review(
-        self,
-        actor: Principal,
-        task_id: int,
-        label: str,
-        *,
-        comment: str | None = None,
-        seconds: float | None = None,
-        claim_next: bool = False,
-    ) -> dict[str, Any]:
-        out = super().submit_review(
-            actor, task_id, label, comment=comment, seconds=seconds, claim_next=claim_next
-        )
-        with self.reading() as conn:
-            name = conn.execute(
-                select(projects.c.name)
-                .join(items, items.c.project_id == projects.c.id)
-                .where(items.c.id == out["item_id"])
-            ).scalar_one()
-        self.retrain_if_due(name)
-        return out
+    def on_answered(self, p: ProjectRow) -> None:
+        super().on_answered(p)
+        if p.policy.retrain_every is not None:
+            self.retrain_if_due(p.name)

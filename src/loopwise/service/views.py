@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, bindparam, or_, select
+from sqlalchemy import ColumnElement, Connection, ScalarSelect, Select, bindparam, or_, select
 
 from loopwise.domain import HUMAN_SOURCES
 from loopwise.service.base import ProjectRow, ServiceBase
@@ -18,6 +18,27 @@ def human_labeled() -> ColumnElement[bool]:
     return or_(
         decisions.c.source.in_([s.value for s in HUMAN_SOURCES]),
         select(reviews.c.id).where(reviews.c.item_id == decisions.c.item_id).exists(),
+    )
+
+
+def first_prediction_id(item_id: ColumnElement[Any]) -> ScalarSelect[Any]:
+    """The id of the item ``item_id``'s first prediction — the one its route was decided
+    on — as a correlated subquery: one lookup in ``ix_predictions_item_latest`` per row.
+    (A join on a ``GROUP BY item_id`` subquery instead makes SQLite scan a project's routes
+    once per item: quadratic.)"""
+    first = predictions.alias("first_prediction")
+    return (
+        select(first.c.id).where(first.c.item_id == item_id).order_by(first.c.id).limit(1)
+        .scalar_subquery()
+    )
+
+
+def first_review_id(item_id: ColumnElement[Any]) -> ScalarSelect[Any]:
+    """The id of the item ``item_id``'s first review (as :func:`first_prediction_id`)."""
+    first = reviews.alias("first_review")
+    return (
+        select(first.c.id).where(first.c.item_id == item_id).order_by(first.c.id).limit(1)
+        .scalar_subquery()
     )
 
 

@@ -152,9 +152,11 @@ def review(request: Request, project: str) -> Response:
         effects = service.explain(actor, project, task["item_id"])["effects"]
         moved = {e["feature"]: e["effect"] for e in effects}
     q = request.query_params
+    verdict, _, right = (q.get("gold") or "").partition(":")
     return _page(request, "review.html", actor=actor, project=info, task=task,
                  csrf=_csrf(token), flash=q.get("done"), count=_count(q.get("n")),
-                 blind=blind, moved=moved, revealed=q.get("said") if blind else None)
+                 blind=blind, moved=moved, revealed=q.get("said") if blind else None,
+                 gold={"correct": verdict == "right", "label": right} if right else None)
 
 
 @router.post("/projects/{project}/review")
@@ -183,9 +185,12 @@ def answer(
     elif action == "escalate":
         service.escalate(actor, task_id, comment or None)
     else:
-        service.submit_review(actor, task_id, label or "", comment=comment or None,
-                              claim_next=True)
+        reply = service.submit_review(actor, task_id, label or "", comment=comment or None,
+                                      claim_next=True)
         count += 1
+        gold = reply.get("gold")
+        if gold is not None:  # a check item: the reviewer is told the right answer
+            params["gold"] = f"{'right' if gold['correct'] else 'wrong'}:{gold['label']}"
         info = service.get_project(actor, project)
         if info["policy"].get("blind") and item_id is not None:
             prediction = service.get_item(actor, project, item_id).get("prediction")
@@ -240,7 +245,7 @@ def expert_answer(
     _check_csrf(token, csrf)
     service = _service(request)
     count = _count(n)
-    params: dict[str, str | int] = {"done": task_id}
+    params: dict[str, str | int] = {"done": f"task {task_id}"}
     if action == "release":
         service.release(actor, task_id)
     elif not (comment or "").strip():
@@ -368,6 +373,31 @@ async def settings_change(request: Request, project: str) -> Response:
                               error=exc.message)
     return _settings_page(request, actor, token, project, preview=preview,
                           changes_json=json.dumps(changes), reason=reason)
+
+
+@router.post("/projects/{project}/override")
+def override(
+    request: Request,
+    project: str,
+    csrf: Annotated[str, Form()],
+    item_id: Annotated[int, Form()],
+    label: Annotated[str, Form()],
+    reason: Annotated[str, Form()] = "",
+    n: Annotated[str | None, Form()] = None,
+) -> Response:
+    """An expert or admin replaces a decision (a new one; a reason is required)."""
+    who = _who(request)
+    if who is None:
+        return RedirectResponse("/", status_code=303)
+    actor, token = who
+    _check_csrf(token, csrf)
+    params: dict[str, str | int] = {"n": _count(n)}
+    try:
+        _service(request).override(actor, project, item_id, label, reason=reason)
+        params["done"] = f"override of item {item_id}"
+    except LoopwiseError as exc:  # said on the page; nothing changed
+        params["error"] = exc.message
+    return RedirectResponse(f"/projects/{project}/expert?{urlencode(params)}", status_code=303)
 
 
 def _admin(request: Request) -> tuple[Principal, str] | None:

@@ -167,6 +167,16 @@ def scenario(admin: Any, as_user: Callable[[dict[str, Any]], Any]) -> dict[str, 
         1, "champion", 2)
     out["models"] = project.models()
     assert [m["version"] for m in out["models"]] == [1]
+    # -- oversight: the same figures in-process and over HTTP
+    out["fairness"] = project.fairness()
+    assert set(out["fairness"]) >= {"model", "decisions", "routing"}
+    out["drift"] = project.drift()
+    out["alerts"] = project.alerts()
+    report = project.report("json")
+    assert isinstance(report, dict)
+    out["report_keys"] = sorted(report)
+    html = project.report()
+    assert isinstance(html, str) and html.lstrip().lower().startswith("<!doctype html")
     scored = project.submit([{"external_id": "d-1", "data": {"x": 1.5, "y": 2.5}},
                              {"external_id": "d-2", "data": {"x": 0.0, "y": -1.0}}])
     out["submit_scored"] = scored

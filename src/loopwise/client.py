@@ -212,6 +212,28 @@ class Client:
             "POST", f"/projects/{name}/reviewers/{user}/resume", json={"reason": reason})
         return result
 
+    def _fairness(self, name: str, positive: str | None) -> dict[str, Any]:
+        params = {} if positive is None else {"positive": positive}
+        result: dict[str, Any] = self._call("GET", f"/projects/{name}/fairness", params=params)
+        return result
+
+    def _drift(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/projects/{name}/drift")
+        return result
+
+    def _alerts(self, name: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", f"/projects/{name}/alerts")
+        return result
+
+    def _report(self, name: str, format: str) -> dict[str, Any] | str:
+        r = self._http.get(f"/api/v1/projects/{name}/report", params={"format": format})
+        if r.status_code >= 400:
+            _raise_for(r)
+        if format == "json":
+            result: dict[str, Any] = r.json()
+            return result
+        return r.text
+
 
 def _raise_for(r: httpx.Response) -> NoReturn:
     """The loopwise error of an error response (its message and listed errors)."""

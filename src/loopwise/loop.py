@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from loopwise.config import Settings
+from loopwise.errors import InvalidInput
 from loopwise.service import LOCAL, Principal, Service
 from loopwise.store.db import Database
 
@@ -43,6 +44,10 @@ class Backend(Protocol):
     def _mark_gold(self, name: str, marks: list[dict[str, Any]]) -> dict[str, Any]: ...
     def _reviewers(self, name: str) -> list[dict[str, Any]]: ...
     def _resume_reviewer(self, name: str, user: str, reason: str) -> dict[str, Any]: ...
+    def _fairness(self, name: str, positive: str | None) -> dict[str, Any]: ...
+    def _drift(self, name: str) -> dict[str, Any]: ...
+    def _alerts(self, name: str) -> list[dict[str, Any]]: ...
+    def _report(self, name: str, format: str) -> dict[str, Any] | str: ...
 
 
 def _plain(value: Any) -> Any:
@@ -150,6 +155,25 @@ class Project:
     def resume_reviewer(self, user: str, reason: str) -> dict[str, Any]:
         """Let a paused reviewer claim again (admin)."""
         return self._backend._resume_reviewer(self.name, user, reason)
+
+    def fairness(self, positive: str | None = None) -> dict[str, Any]:
+        """Per-group rates with intervals and disparities of the model, the reviewers, the
+        final decisions and the routing (``positive``: the label counted as positive)."""
+        return self._backend._fairness(self.name, positive)
+
+    def drift(self) -> dict[str, Any]:
+        """Recent windows against the champion's training inputs, decided on effect sizes."""
+        return self._backend._drift(self.name)
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Each alert rule's state (ok, suspected, confirmed, insufficient) and history."""
+        return self._backend._alerts(self.name)
+
+    def report(self, format: str = "html") -> dict[str, Any] | str:
+        """The oversight report: one self-contained HTML page, or (``"json"``) its figures."""
+        if format not in ("html", "json"):
+            raise InvalidInput(f"format: must be html or json, got {format!r}")
+        return self._backend._report(self.name, format)
 
 
 class Loop:
@@ -280,6 +304,20 @@ class Loop:
 
     def _resume_reviewer(self, name: str, user: str, reason: str) -> dict[str, Any]:
         return self.service.resume_reviewer(self.actor, name, user, reason)
+
+    def _fairness(self, name: str, positive: str | None) -> dict[str, Any]:
+        return self.service.fairness(self.actor, name, positive)
+
+    def _drift(self, name: str) -> dict[str, Any]:
+        return self.service.drift(self.actor, name)
+
+    def _alerts(self, name: str) -> list[dict[str, Any]]:
+        return self.service.alerts(self.actor, name)
+
+    def _report(self, name: str, format: str) -> dict[str, Any] | str:
+        if format == "json":
+            return self.service.report(self.actor, name)
+        return self.service.report_html(self.actor, name)
 
 
 def _url(url: str) -> str:

@@ -204,7 +204,8 @@ class Loop:
         return other
 
     def close(self) -> None:
-        self.service.db.dispose()
+        """Finish background work (webhook deliveries) and close the database."""
+        self.service.close()
 
     def __enter__(self) -> Loop:
         return self

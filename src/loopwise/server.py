@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -28,13 +30,21 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
 
     The database is migrated first. Pass ``service`` to share one with the caller.
     """
+    owned: Service | None = None  # closed on shutdown when built here, not the caller's
     if service is None:
         settings = settings or Settings()
         db = Database(settings.database_url, pool_size=settings.pool_size,
                       sqlite_synchronous=settings.sqlite_synchronous)
         db.migrate()
-        service = Service(db, settings)
+        service = owned = Service(db, settings)
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned is not None:
+            owned.close()  # finish webhook deliveries, close the database's connections
+
     app = FastAPI(
+        lifespan=lifespan,
         title="loopwise",
         version=__version__,
         description="Keep people in charge of machine-learning decisions.",

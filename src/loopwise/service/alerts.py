@@ -401,6 +401,12 @@ class AlertsMixin(CalibrationMixin, SubmitMixin, ReviewMixin):
         for t in list(self.__dict__.get("_webhook_threads", [])):
             t.join(max(0.0, deadline - time.monotonic()))
 
+    def close(self) -> None:
+        """Let deliveries under way finish (bounded), so none writes to a closed database;
+        what is still pending is sent by the next evaluation."""
+        self.wait_webhooks(timeout=10.0)
+        super().close()
+
     def _deliver(self, delivery_id: int) -> None:
         with self.reading() as conn:
             d = conn.execute(

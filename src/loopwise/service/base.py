@@ -166,6 +166,11 @@ class ServiceBase:
         """Called after an audit of an automatic decision is answered in a project that
         makes a promise (the calibration use case checks the promise)."""
 
+    def close(self) -> None:
+        """Finish what runs in the background (use cases that start threads override it and
+        call ``super()``), then close the database's connections."""
+        self.db.dispose()
+
     def on_answered(self, p: ProjectRow) -> None:
         """Called after a person's answer in project ``p`` has committed (use cases that
         react to new labels override it and call ``super()``: alerts, retraining)."""

@@ -15,8 +15,7 @@ from loopwise.service.base import Principal, ProjectRow, ServiceBase, utcnow
 from loopwise.service.budget import current_workload
 from loopwise.service.calibration import audit_estimate, gate_summary
 from loopwise.service.consensus import agreement_reviewers
-from loopwise.service.drift import drift_from_store, drift_summary
-from loopwise.service.fairness import fairness_report, fairness_summary
+from loopwise.service.drift import oversight_summaries
 from loopwise.service.promotion import learning_metrics
 from loopwise.service.views import first_prediction_id, human_labeled
 from loopwise.store.tables import (
@@ -168,7 +167,6 @@ class MetricsMixin(ServiceBase):
             "model_versions": n_models,
             **learning_metrics(conn, p),  # labels_by_source, learning_curve, pool (issue #4)
             "agreement_reviewers": agreement_reviewers(conn, p),
-            "fairness": fairness_summary(fairness_report(conn, p)),
-            "drift": drift_summary(drift_from_store(conn, p)),
+            **oversight_summaries(self.db, conn, p),  # fairness, drift (cached, issue #6)
             "alerts": alert_states_of(conn, p),
         }

@@ -135,3 +135,19 @@ def test_reviewer_reference_is_the_answers_before_the_champion(loop: Any) -> Non
     }
     w = rep["windows"][0]
     assert w["n"] == 500 and w["features"]["answers"]["status"] == "major"
+
+
+def test_an_alert_watches_the_reviewers_answers(loop: Any) -> None:
+    """A rule on drift.reviewers.answers_js fires when reviewers' answers shift."""
+    fill(loop, n=1000, seed=7)
+    loop.project("t").update_policy(alerts=[{
+        "name": "answers", "metric": "drift.reviewers.answers_js", "above": 0.21,
+        "min_n": 200, "action": "notify"}])
+    states = {a["rule"]["name"]: a for a in loop.service.evaluate_alerts(loop.actor, "t")}
+    assert states["answers"]["state"] == "ok"
+    answer(loop, n=700, seed=8, p_yes=0.9)
+    states = {a["rule"]["name"]: a for a in loop.service.evaluate_alerts(loop.actor, "t")}
+    assert states["answers"]["state"] == "confirmed" and states["answers"]["value"] > 0.21
+    with pytest.raises(Exception, match="unknown metric"):
+        loop.project("t").update_policy(alerts=[{
+            "name": "x", "metric": "drift.reviewers.nope", "above": 1}])

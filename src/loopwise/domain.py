@@ -200,7 +200,8 @@ ALERT_ACTIONS = ("notify", "tighten", "stop")
 set the stop switch."""
 
 ALERT_METRIC = re.compile(
-    r"^(drift\.(psi_max|js_max|confidence_psi|label_psi|review_rate_psi)"
+    r"^(drift\.(psi_max|js_max|confidence_psi|label_psi|review_rate_psi"
+    r"|reviewers\.(answers_js|agreement_psi|agreement_difference))"
     r"|fairness\.((model|reviewers|decisions|routing)\.)?[a-z_]+"
     r"|auto_error\.(estimate|low|high)|review_rate|automation_rate)$"
 )

@@ -92,10 +92,15 @@ class _Metrics:
         """(value or None when undefined, n behind it)."""
         head, _, rest = metric.partition(".")
         if head == "drift":
-            w = self._get("drift", lambda: drift_summary(drift_from_store(self.conn, self.p)))[
-                "windows"
-            ][0]
-            key = {"label_psi": "predicted_label_psi"}.get(rest, rest)
+            summary = self._get(
+                "drift", lambda: drift_summary(drift_from_store(self.conn, self.p)))
+            part, _, name = rest.rpartition(".")  # "reviewers.answers_js": their answers
+            windows = summary["reviewers"]["windows"] if part == "reviewers" else (
+                summary["windows"])
+            if not windows:
+                return None, 0
+            w = windows[0]
+            key = {"label_psi": "predicted_label_psi"}.get(name, name)
             return _num(w.get(key)), int(w["n"])
         if head == "fairness":
             thing, _, name = rest.rpartition(".")

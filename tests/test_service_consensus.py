@@ -193,3 +193,26 @@ def test_agreement_in_metrics(people: dict[str, Loop]) -> None:
     assert agr["percent_agreement"]["n"] == 4
     assert agr["fleiss_kappa"]["value"] is not None
     assert agr["krippendorff_alpha"]["ci"][0] is not None
+
+
+def test_an_experts_decision_teaches_the_reviewers_skill(loop: Loop) -> None:
+    """Items the reviewers disagree on go to an expert; the expert's label counts as the
+    truth for each of them, so the one who was wrong loses accuracy."""
+    for name, role in (("good", "reviewer"), ("poor", "reviewer"), ("exp", "expert")):
+        loop.create_user(name, role)
+    project = loop.create_project("skill", labels=["a", "b"], policy={
+        "audit_rate": 0.0, "min_reviews": 2, "max_reviews": 2, "consensus_confidence": 0.99})
+    project.submit([{"data": {"i": i}} for i in range(6)], proba=[[0.6, 0.4]] * 6)
+    good, poor, exp = (loop.as_user(n) for n in ("good", "poor", "exp"))
+    for t in good.project("skill").claim(6):
+        good.submit_task(t["task_id"], "a")
+    for t in poor.project("skill").claim(6):
+        poor.submit_task(t["task_id"], "b")  # always the other answer
+    decided = 0
+    while tasks := exp.project("skill").claim(10):
+        for t in tasks:
+            exp.submit_task(t["task_id"], "a")
+            decided += 1
+    assert decided == 6  # every item was a disagreement
+    skill = {r["name"]: r for r in project.reviewers()}
+    assert skill["good"]["accuracy"] > 0.8 > 0.2 > skill["poor"]["accuracy"]

@@ -266,6 +266,18 @@ class ConsensusMixin(ServiceBase):
             d[:, a.label] += v.posterior
         self._add_counts(u, p, deltas)
 
+    def _learn_from_expert(self, u: Unit, p: ProjectRow, item_id: int, truth: int) -> None:
+        """An expert's decision is the truth for the reviewers who answered the item: hard
+        counts. Without them, skill would be learned only where reviewers agreed enough to
+        settle an item — the disagreements, where someone was wrong, would never count, and
+        a careless reviewer would look as good as a careful one."""
+        k = len(p.labels)
+        deltas: dict[int, npt.NDArray[np.float64]] = {}
+        for a in self._answers(u.conn, item_id):
+            deltas.setdefault(a.user_id, np.zeros((k, k)))[truth, a.label] += 1.0
+        if deltas:
+            self._add_counts(u, p, deltas)
+
     def _open_next(self, u: Unit, p: ProjectRow, t: Any, v: Verdict) -> dict[str, Any]:
         """Another reviewer's task, or an expert's when ``v`` says there is no consensus."""
         to_expert = v.status == "expert"

@@ -385,6 +385,8 @@ class ReviewMixin(ConsensusMixin, ViewsMixin):
                     extra["consensus"] = self._open_next(u, p, t, v)
             elif it.decision_id is None or it.decision_label != idx or t.kind == Route.EXPERT:
                 decided = (idx, self._decide(u, actor, p, t, it, idx))
+                if t.kind == Route.EXPERT and p.policy.max_reviews > 1:
+                    self._learn_from_expert(u, p, t.item_id, idx)
             reply: dict[str, Any] = {
                 "item_id": t.item_id,
                 "external_id": it.external_id,

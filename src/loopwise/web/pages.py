@@ -19,11 +19,20 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
 from loopwise.domain import Policy, Role
 from loopwise.errors import Forbidden, InvalidInput, LoopwiseError, Unauthorized
 from loopwise.service import Principal, Service
-from loopwise.web.svg import interval_bar, line_chart
+from loopwise.web.svg import (
+    CurvePoint,
+    Rate,
+    dot_intervals,
+    interval_bar,
+    learning_curve,
+    line_chart,
+    mini_interval,
+)
 
 COOKIE = "loopwise_session"
 STATIC = Path(__file__).parent / "static"
@@ -91,10 +100,143 @@ def signout(request: Request, csrf: Annotated[str, Form()]) -> Response:
     return resp
 
 
+FAIRNESS_VIEWS = (
+    ("decisions", "Final decisions", ("selection_rate", "override_rate")),
+    ("model", "Model (against people's labels)", ("selection_rate", "accuracy", "tpr")),
+    ("routing", "Routing", ("review_rate", "auto_error")),
+)
+"""What the dashboard plots of each thing of ``service.fairness``: its rates by group."""
+MAX_GROUPS = 12
+DRIFT_ROWS = 10
+STATUS_ORDER = ("major", "moderate", "ok", "insufficient")
+OUTPUT_CHECKS = ("confidence", "predicted_label", "review_rate")
+
+
+def _rate(r: dict[str, Any] | None) -> Rate:
+    if r is None:
+        return None, None, None, "not measured"
+    return r["estimate"], r["ci"][0], r["ci"][1], r.get("reason")
+
+
+def _worst_gap(disparities: dict[str, Any], metrics: tuple[str, ...]) -> str:
+    """The largest defined difference between groups of ``metrics``, in words."""
+    gaps = [disparities[f"{m}_difference"] for m in metrics if f"{m}_difference" in disparities]
+    defined = [d for d in gaps if d["estimate"] is not None]
+    if not defined:
+        why = gaps[0].get("reason") if gaps else None
+        return f"No gap between groups can be measured yet ({why or 'no rates defined'})."
+    d = max(defined, key=lambda d: abs(d["estimate"]))
+    lo, hi = d["ci"]
+    ci = "" if lo is None else f", 95% interval [{100 * lo:.1f}, {100 * hi:.1f}]"
+    between = f" between {' and '.join(map(str, d['groups']))}" if d.get("groups") else ""
+    care = " — a group has too few rows: read with care" if d.get("insufficient") else ""
+    return (
+        f"Largest gap: {d['metric'].replace('_', ' ')} {100 * d['estimate']:.1f} points"
+        f"{ci}{between}{care}."
+    )
+
+
+def _fairness_view(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per thing of a fairness report: why there is nothing to show, or per attribute a
+    dot-and-interval chart of its groups' rates and the worst gap in words."""
+    views = []
+    for key, name, metrics in FAIRNESS_VIEWS:
+        rep = report.get(key)
+        if rep is None:
+            continue
+        view: dict[str, Any] = {"key": key, "name": name, "n": rep["n"], "charts": []}
+        if rep["status"] != "ok":
+            view["reason"] = f"{rep['status']}: {rep['reason']}"
+        for attr, b in (rep.get("attributes") or {}).items():
+            stats = sorted(b["groups"].values(), key=lambda g: -g["n"])
+            shown = stats[:MAX_GROUPS]
+            groups = [str(g["group"]) for g in shown]
+            chart = dot_intervals(
+                groups,
+                [(m, [_rate(g["rates"].get(m)) for g in shown]) for m in metrics],
+                greyed=[str(g["group"]) for g in shown if g["insufficient"]],
+                notes={str(g["group"]): "; ".join(g["notes"]) for g in shown},
+                sizes={str(g["group"]): g["n"] for g in shown},
+                title=f"{name}: {', '.join(m.replace('_', ' ') for m in metrics)} by {attr}, "
+                "each with its 95% Wilson interval",
+            )
+            view["charts"].append(
+                {
+                    "attribute": attr,
+                    "chart": chart,
+                    "gap": _worst_gap(b["disparities"], metrics),
+                    "hidden": len(stats) - len(shown),
+                }
+            )
+        views.append(view)
+    return views
+
+
+def _drift_rows(report: dict[str, Any]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The most recent window of a drift report and its checks, worst first: inputs,
+    the model's outputs and (when reported) the reviewers' answers."""
+    windows = report.get("windows") or []
+    if not windows:
+        return None, []
+    window = windows[0]
+    rows = [
+        {**f, "what": "output" if n in OUTPUT_CHECKS else "input"}
+        for n, f in window["features"].items()
+    ]
+    for r in (report.get("reviewers") or {}).get("windows", [])[:1]:
+        rows += [{**f, "what": "reviewers"} for f in r["features"].values()]
+
+    def worst(f: dict[str, Any]) -> tuple[int, float]:
+        value = f.get(f["decided_by"]) if f.get("decided_by") else None
+        return STATUS_ORDER.index(f["status"]), -(value or 0.0)
+
+    return window, sorted(rows, key=worst)
+
+
+def _reviewer_rows(people: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each reviewer of ``service.reviewers`` with a small bar of their accuracy."""
+    return [
+        {
+            **r,
+            "bar": mini_interval(
+                r["accuracy"],
+                r["interval"][0],
+                r["interval"][1],
+                title=f"{r['name']}: accuracy with its 95% interval",
+            ),
+        }
+        for r in people
+    ]
+
+
+def _curve_chart(curve: list[dict[str, Any]]) -> Markup | None:
+    """The learning curve of the metrics as a chart (None without a measured version)."""
+    points = [
+        CurvePoint(
+            c["version"],
+            c["human_labels"],
+            acc["estimate"],
+            acc["ci"][0],
+            acc["ci"][1],
+            rejected=c["status"] == "rejected",
+        )
+        for c in curve
+        if (acc := c.get("holdout_accuracy")) and acc.get("estimate") is not None
+    ]
+    if not points:
+        return None
+    return learning_curve(
+        points,
+        title="holdout accuracy of each model version against the human labels it "
+        "learnt from, with 95% intervals; crosses: rejected versions",
+    )
+
+
 @router.get("/projects/{project}", response_class=HTMLResponse)
 def dashboard(request: Request, project: str) -> Response:
     """The overseer's view: automation and its error against the promise, over time; the
-    queue; people; models; oversight figures; alerts as a banner."""
+    queue; fairness by group, drift, reviewers, models and the learning curve; alerts as
+    a banner. Reviewers' skill is shown to experts and admins only."""
     who = _who(request)
     if who is None:
         return RedirectResponse("/", status_code=303)
@@ -106,25 +248,64 @@ def dashboard(request: Request, project: str) -> Response:
     windows = tl["windows"]
     err = [w["auto_error"] for w in windows]
     target = tl["target_error"]
-    top = max([0.1, 2 * (target or 0)] + [e["ci"][1] or 0 for e in err] +
-              [w["automation"] for w in windows]) if windows else 1.0
+    top = (
+        max(
+            [0.1, 2 * (target or 0)]
+            + [e["ci"][1] or 0 for e in err]
+            + [w["automation"] for w in windows]
+        )
+        if windows
+        else 1.0
+    )
     chart = line_chart(
         [[w["automation"] for w in windows], [e["estimate"] for e in err]],
         names=["automation", "estimated auto-error"],
         band=([e["ci"][0] for e in err], [e["ci"][1] for e in err]),
-        target=target, top=min(1.0, top), title="automation and estimated error over time")
+        target=target,
+        top=min(1.0, top),
+        title="automation and estimated error over time",
+    )
     est = m["auto_error"]
-    bar = interval_bar(est["estimate"], est["ci"][0], est["ci"][1], est["target"],
-                       top=max(0.1, 2 * (est["target"] or 0.05), est["ci"][1] or 0),
-                       title="estimated error of automatic decisions, 95% interval, target")
+    bar = interval_bar(
+        est["estimate"],
+        est["ci"][0],
+        est["ci"][1],
+        est["target"],
+        top=max(0.1, 2 * (est["target"] or 0.05), est["ci"][1] or 0),
+        title="estimated error of automatic decisions, 95% interval, target",
+    )
     alerts: list[dict[str, Any]] = []
     if actor.role is Role.ADMIN:
-        alerts = [e for e in service.list_events(actor, project=project, limit=1000)
-                  if e["type"].startswith("alert.")][-3:]
-    return _page(request, "dashboard.html", actor=actor, project=info, m=m,
-                 time_chart=chart, error_bar=bar, alerts=alerts, csrf=_csrf(token),
-                 models=service.list_models(actor, project),
-                 window_size=windows[0]["n"] if windows else 0)
+        alerts = [
+            e
+            for e in service.list_events(actor, project=project, limit=1000)
+            if e["type"].startswith("alert.")
+        ][-3:]
+    fairness = service.fairness(actor, project)
+    drift_window, drift_rows = _drift_rows(service.drift(actor, project))
+    people = None
+    if actor.role in (Role.ADMIN, Role.EXPERT):
+        people = _reviewer_rows(service.reviewers(actor, project))
+    return _page(
+        request,
+        "dashboard.html",
+        actor=actor,
+        project=info,
+        m=m,
+        time_chart=chart,
+        error_bar=bar,
+        alerts=alerts,
+        csrf=_csrf(token),
+        models=service.list_models(actor, project),
+        window_size=windows[0]["n"] if windows else 0,
+        fairness=fairness,
+        fairness_views=_fairness_view(fairness),
+        drift_window=drift_window,
+        drift_rows=drift_rows,
+        drift_shown=DRIFT_ROWS,
+        people=people,
+        curve_chart=_curve_chart(m.get("learning_curve") or []),
+    )
 
 
 def _count(raw: str | None) -> int:

@@ -36,3 +36,33 @@ def test_windows_show_automation_and_the_audited_error(loop: Loop) -> None:
 def test_an_empty_project_has_no_windows(loop: Loop) -> None:
     loop.create_project("e", labels=["a", "b"])
     assert loop.service.timeline(loop.actor, "e")["windows"] == []
+
+
+def test_throughput_counts_each_persons_answers_of_the_last_day(loop: Loop) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from loopwise.errors import Forbidden, InvalidInput
+    from loopwise.store.tables import reviews
+
+    for name in ("ann", "bob"):
+        loop.create_user(name, "reviewer")
+    project = loop.create_project("pace", labels=["a", "b"], policy={"audit_rate": 0.0})
+    project.submit([{"data": {"i": i}} for i in range(5)], proba=[[0.6, 0.4]] * 5)
+    ann, bob = loop.as_user("ann"), loop.as_user("bob")
+    for t, secs in zip(ann.project("pace").claim(3), (10.0, 30.0, None), strict=True):
+        ann.submit_task(t["task_id"], "a", seconds=secs)
+    (t,) = bob.project("pace").claim(1)
+    bob.submit_task(t["task_id"], "b", seconds=5.0)
+    got = loop.service.throughput(loop.actor, "pace")
+    assert got == [{"name": "ann", "answers": 3, "median_seconds": 20.0},
+                   {"name": "bob", "answers": 1, "median_seconds": 5.0}]
+    with loop.service.db.write() as conn:  # bob's answer was two days ago
+        conn.execute(update(reviews).where(reviews.c.label == 1)
+                     .values(created_at=datetime.now(UTC) - timedelta(days=2)))
+    assert [r["name"] for r in loop.service.throughput(loop.actor, "pace")] == ["ann"]
+    with pytest.raises(Forbidden):
+        loop.service.throughput(ann.actor, "pace")
+    with pytest.raises(InvalidInput):
+        loop.service.throughput(loop.actor, "pace", hours=0)

@@ -1,5 +1,5 @@
 """The project over time, for the dashboard: automation and the audited error of automatic
-decisions in consecutive windows of submitted items.
+decisions in consecutive windows of submitted items; each person's throughput.
 
 Windows hold equal numbers of items in submission order (so a burst and a quiet week weigh
 the same); each says when it ended. The error of a window's automatic decisions is the
@@ -11,16 +11,18 @@ at the effective sample size; ``None`` where no audit was answered.
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 from sqlalchemy import and_, select
 
-from loopwise.domain import Reason, Route
+from loopwise.domain import Reason, Role, Route
+from loopwise.errors import InvalidInput
 from loopwise.oversight import wilson
-from loopwise.service.base import Principal, ServiceBase
+from loopwise.service.base import Principal, ServiceBase, utcnow
 from loopwise.service.views import first_prediction_id, first_review_id
-from loopwise.store.tables import items, predictions, reviews, routes
+from loopwise.store.tables import items, predictions, reviews, routes, users
 
 MAX_ITEMS = 200_000
 """Newest items the timeline reads."""
@@ -63,6 +65,35 @@ class TimelineMixin(ServiceBase):
                 "auto_error": _hajek([(r[5] != r[6], r[4]) for r in answered]),
             })
         return {"windows": windows, "target_error": p.policy.target_error}
+
+
+    def throughput(self, actor: Principal, project: str, hours: int = 24) -> list[dict[str, Any]]:
+        """Answers per person in the project over the last ``hours`` (experts and admins):
+        ``[{"name", "answers", "median_seconds"}]``, most answers first (``median_seconds``:
+        of the answers that reported their time, None when none did)."""
+        self.require(actor, Role.EXPERT)
+        if not isinstance(hours, int) or isinstance(hours, bool) or not 1 <= hours <= 24 * 366:
+            raise InvalidInput(f"hours: must be a whole number from 1 to 8784, got {hours!r}")
+        with self.reading() as conn:
+            p = self.project_row(conn, project)
+            rows = conn.execute(
+                select(users.c.name, reviews.c.seconds)
+                .select_from(reviews)
+                .join(items, items.c.id == reviews.c.item_id)
+                .join(users, users.c.id == reviews.c.user_id)
+                .where(items.c.project_id == p.id,
+                       reviews.c.created_at >= utcnow() - timedelta(hours=hours))
+            ).all()
+        by: dict[str, list[float | None]] = {}
+        for name, seconds in rows:
+            by.setdefault(name, []).append(seconds)
+        out = [
+            {"name": name, "answers": len(times),
+             "median_seconds": float(np.median(timed)) if (timed := [t for t in times
+                                                                     if t is not None]) else None}
+            for name, times in by.items()
+        ]
+        return sorted(out, key=lambda r: (-r["answers"], r["name"]))
 
 
 def _hajek(audits: list[tuple[bool, float]]) -> dict[str, Any]:

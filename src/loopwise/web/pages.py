@@ -119,13 +119,16 @@ def _rate(r: dict[str, Any] | None) -> Rate:
 
 
 def _worst_gap(disparities: dict[str, Any], metrics: tuple[str, ...]) -> str:
-    """The largest defined difference between groups of ``metrics``, in words."""
+    """The largest defined difference between groups of ``metrics``, in words (between
+    groups large enough to judge, when there is one)."""
     gaps = [disparities[f"{m}_difference"] for m in metrics if f"{m}_difference" in disparities]
     defined = [d for d in gaps if d["estimate"] is not None]
     if not defined:
         why = gaps[0].get("reason") if gaps else None
         return f"No gap between groups can be measured yet ({why or 'no rates defined'})."
-    d = max(defined, key=lambda d: abs(d["estimate"]))
+    # gaps between groups large enough to judge first; a small group's only when none is
+    solid = [d for d in defined if not d.get("insufficient")]
+    d = max(solid or defined, key=lambda d: abs(d["estimate"]))
     lo, hi = d["ci"]
     ci = "" if lo is None else f", 95% interval [{100 * lo:.1f}, {100 * hi:.1f}]"
     between = f" between {' and '.join(map(str, d['groups']))}" if d.get("groups") else ""
@@ -283,12 +286,14 @@ def dashboard(request: Request, project: str) -> Response:
         ][-3:]
     fairness = service.fairness(actor, project)
     drift_window, drift_rows = _drift_rows(service.drift(actor, project))
-    people = None
+    people, pace = None, None
     if actor.role in (Role.ADMIN, Role.EXPERT):
         people = _reviewer_rows(service.reviewers(actor, project))
+        pace = service.throughput(actor, project, hours=24)
     return _page(
         request,
         "dashboard.html",
+        pace=pace,
         actor=actor,
         project=info,
         m=m,

@@ -68,6 +68,15 @@ def _check_csrf(token: str, csrf: str) -> None:
         raise Forbidden("the form is stale or forged (CSRF check failed); reload the page")
 
 
+def _signed_form(request: Request, csrf: str) -> Principal | None:
+    """Who posted a form (its CSRF token checked), or None when nobody is signed in."""
+    who = _who(request)
+    if who is None:
+        return None
+    _check_csrf(who[1], csrf)
+    return who[0]
+
+
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request) -> Response:
     who = _who(request)
@@ -358,11 +367,9 @@ def answer(
     n: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Save an answer (and take the next task in the same step), release, or escalate."""
-    who = _who(request)
-    if who is None:
+    actor = _signed_form(request, csrf)
+    if actor is None:
         return RedirectResponse("/", status_code=303)
-    actor, token = who
-    _check_csrf(token, csrf)
     service = _service(request)
     count = _count(n)
     params: dict[str, str | int] = {"done": task_id}
@@ -424,11 +431,9 @@ def expert_answer(
     n: Annotated[str | None, Form()] = None,
 ) -> Response:
     """An expert decides (a reason is required) or releases the escalation."""
-    who = _who(request)
-    if who is None:
+    actor = _signed_form(request, csrf)
+    if actor is None:
         return RedirectResponse("/", status_code=303)
-    actor, token = who
-    _check_csrf(token, csrf)
     service = _service(request)
     count = _count(n)
     params: dict[str, str | int] = {"done": f"task {task_id}"}
@@ -572,11 +577,9 @@ def override(
     n: Annotated[str | None, Form()] = None,
 ) -> Response:
     """An expert or admin replaces a decision (a new one; a reason is required)."""
-    who = _who(request)
-    if who is None:
+    actor = _signed_form(request, csrf)
+    if actor is None:
         return RedirectResponse("/", status_code=303)
-    actor, token = who
-    _check_csrf(token, csrf)
     params: dict[str, str | int] = {"n": _count(n)}
     try:
         _service(request).override(actor, project, item_id, label, reason=reason)

@@ -27,7 +27,7 @@ from loopwise.oversight.groups import (
     GroupStats,
     group_metrics,
 )
-from loopwise.oversight.intervals import Interval, katz, newcombe, wilson
+from loopwise.oversight.intervals import Interval, katz, newcombe, weighted_wilson, wilson
 
 __all__ = [
     "UNKNOWN",
@@ -49,5 +49,6 @@ __all__ = [
     "psi",
     "rate_drift",
     "wasserstein",
+    "weighted_wilson",
     "wilson",
 ]

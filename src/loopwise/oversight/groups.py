@@ -62,7 +62,7 @@ import numpy as np
 import numpy.typing as npt
 
 from loopwise.oversight.disparities import Comparison, Disparity, compare, four_fifths, summarise
-from loopwise.oversight.intervals import Interval, undefined, wilson, z_value
+from loopwise.oversight.intervals import Interval, effective_n, undefined, wilson, z_value
 
 UNKNOWN = "unknown"
 MIN_N = 30
@@ -347,27 +347,6 @@ def _rates(spec: _Spec, codes: IntArray, n_groups: int, level: float) -> list[In
             n_eff = effective_n(float(k1[g]), float(d1[g]), float(k2[g]), float(d2[g]), rows[g])
             out.append(wilson(float(k1[g] / d1[g]) * n_eff, n_eff, level))
     return out
-
-
-def effective_n(k1: float, d1: float, k2: float, d2: float, rows: float) -> float:
-    """Effective sample size of a weighted proportion ``p = k1 / d1``.
-
-    ``k1, d1``: sums of weights over the numerator and denominator rows; ``k2, d2``: sums
-    of squared weights. The linearised variance of the ratio estimator is
-    ``Σ w² (x − p)² / (Σw)²``, and ``n_eff = p (1 − p) / variance`` (at most ``rows``); when
-    ``p`` is 0 or 1 that is undefined and Kish's ``(Σw)² / Σw²`` is used.
-
-    >>> effective_n(3, 10, 3, 10, 10)          # unit weights: the rows
-    10.0
-    >>> # weights 10 (x = 1), 10 and ten 1s (x = 0): Kish would say 900 / 210 = 4.29
-    >>> round(effective_n(10, 30, 100, 210, 12), 2)
-    3.53
-    """
-    p = k1 / d1
-    resid = k2 * (1 - 2 * p) + p * p * d2  # Σ w² (x − p)² with x in {0, 1}
-    if 0 < p < 1 and resid > 0:
-        return float(min(p * (1 - p) * d1 * d1 / resid, rows))
-    return float(min(d1 * d1 / d2, rows))
 
 
 def _balanced(tpr: Interval, tnr: Interval, n: float) -> Interval:

@@ -30,6 +30,8 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
+import numpy.typing as npt
 from scipy.stats import norm
 
 
@@ -129,3 +131,43 @@ def katz(k1: float, n1: float, k2: float, n2: float, level: float = 0.95) -> Int
     z = z_value(level)
     low = 0.0 if k1 <= 0 else math.exp(centre - z * se)
     return Interval(estimate, low, math.exp(centre + z * se), n1 + n2, level)
+
+
+def effective_n(k1: float, d1: float, k2: float, d2: float, rows: float) -> float:
+    """Effective sample size of a weighted proportion ``p = k1 / d1``.
+
+    ``k1, d1``: sums of weights over the numerator and denominator rows; ``k2, d2``: sums
+    of squared weights. The linearised variance of the ratio estimator is
+    ``Σ w² (x − p)² / (Σw)²``, and ``n_eff = p (1 − p) / variance`` (at most ``rows``); when
+    ``p`` is 0 or 1 that is undefined and Kish's ``(Σw)² / Σw²`` is used.
+
+    >>> effective_n(3, 10, 3, 10, 10)          # unit weights: the rows
+    10.0
+    >>> # weights 10 (x = 1), 10 and ten 1s (x = 0): Kish would say 900 / 210 = 4.29
+    >>> round(effective_n(10, 30, 100, 210, 12), 2)
+    3.53
+    """
+    p = k1 / d1
+    resid = k2 * (1 - 2 * p) + p * p * d2  # Σ w² (x − p)² with x in {0, 1}
+    if 0 < p < 1 and resid > 0:
+        return float(min(p * (1 - p) * d1 * d1 / resid, rows))
+    return float(min(d1 * d1 / d2, rows))
+
+
+def weighted_wilson(hits: npt.ArrayLike, weights: npt.ArrayLike, level: float = 0.95) -> Interval:
+    """A weighted proportion (Hájek: ``Σ w·hit / Σ w``) with the Wilson interval at its
+    :func:`effective_n` — e.g. labels weighted by their inverse inclusion probability.
+
+    >>> r = weighted_wilson([True, False, True], [10.0, 1.0, 1.0])
+    >>> round(r.estimate, 3), r.n <= 3
+    (0.917, True)
+    >>> weighted_wilson([], []).reason
+    'no rows'
+    """
+    x = np.asarray(hits, dtype=bool).ravel()
+    w = np.asarray(weights, dtype=np.float64).ravel()
+    if x.size == 0 or w.sum() <= 0:
+        return undefined(0.0, "no rows", level)
+    k1, d1 = float(w[x].sum()), float(w.sum())
+    n_eff = effective_n(k1, d1, float((w[x] ** 2).sum()), float((w**2).sum()), float(x.size))
+    return wilson(k1 / d1 * n_eff, n_eff, level)

@@ -156,23 +156,16 @@ class AlertsMixin(CalibrationMixin, SubmitMixin, ReviewMixin):
     # -- hooks: evaluate after a batch or a review, at most every alert_interval seconds
     def on_submitted(self, p: ProjectRow) -> None:
         super().on_submitted(p)
-        self._maybe_evaluate(p.name)
+        self._maybe_evaluate(p)
 
     def on_answered(self, p: ProjectRow) -> None:
         super().on_answered(p)
-        if self._any_due():
-            self._maybe_evaluate(p.name)
+        self._maybe_evaluate(p)
 
     def _checked(self) -> dict[str, float]:
         """Project → when its rules were last evaluated here (``time.monotonic``)."""
         checked: dict[str, float] = self.__dict__.setdefault("_alerts_checked", {})
         return checked
-
-    def _any_due(self) -> bool:
-        """Whether some project's rules may be due (none evaluated yet, or one stale)."""
-        with self._models_lock:
-            last = self._checked()
-            return not last or min(last.values()) <= time.monotonic() - self.alert_interval
 
     def _due(self, project: str) -> bool:
         """Whether ``project`` is due, marking it evaluated now if so."""
@@ -183,12 +176,9 @@ class AlertsMixin(CalibrationMixin, SubmitMixin, ReviewMixin):
             last[project] = now
             return True
 
-    def _maybe_evaluate(self, project: str) -> None:
-        if self._due(project):
-            with self.reading() as conn:
-                if not self.project_row(conn, project).policy.alerts:
-                    return
-            self._evaluate(SYSTEM, project)
+    def _maybe_evaluate(self, p: ProjectRow) -> None:
+        if p.policy.alerts and self._due(p.name):
+            self._evaluate(SYSTEM, p.name)
 
     # -- verbs
     def evaluate_alerts(self, actor: Principal, project: str) -> list[dict[str, Any]]:

@@ -175,14 +175,24 @@ class ConsensusMixin(ServiceBase):
                 update(reviewer_stats).where(reviewer_stats.c.id == r.id).values(**values)
             )
 
-    def _paused(self, conn: Connection, p: ProjectRow, user_id: int) -> bool:
-        return bool(
-            conn.execute(
-                select(reviewer_stats.c.paused).where(
-                    reviewer_stats.c.project_id == p.id, reviewer_stats.c.user_id == user_id
-                )
-            ).scalar()
-        )
+    def _standing(
+        self, conn: Connection, p: ProjectRow, user_id: int
+    ) -> tuple[bool, list[float] | None]:
+        """A reviewer's standing in the project, in one read: whether they are paused, and
+        their expected accuracy per true class (None: no history yet)."""
+        row = conn.execute(
+            select(reviewer_stats.c.paused, reviewer_stats.c.counts).where(
+                reviewer_stats.c.project_id == p.id, reviewer_stats.c.user_id == user_id
+            )
+        ).first()
+        if row is None:
+            return False, None
+        k = len(p.labels)
+        c = _counts(row.counts, k)
+        if c.sum() == 0:
+            return bool(row.paused), None
+        m = c + prior_counts(k)
+        return bool(row.paused), [float(x) for x in np.diag(m) / m.sum(axis=1)]
 
     def claim_block(self, actor: Principal, project: str) -> str | None:
         """Why the actor gets no claims in the project (None: nothing stops them)."""
@@ -190,26 +200,12 @@ class ConsensusMixin(ServiceBase):
             return None
         with self.reading() as conn:
             p = self.project_row(conn, project)
-            if self._paused(conn, p, actor.id):
+            if self._standing(conn, p, actor.id)[0]:
                 return (
                     f"paused: your quality score fell below the project's min_quality "
                     f"{p.policy.min_quality}; an admin can resume you"
                 )
             return None
-
-    def _class_accuracy(self, conn: Connection, p: ProjectRow, user_id: int) -> list[float] | None:
-        """The reviewer's expected accuracy per true class (None: no history yet)."""
-        raw = conn.execute(
-            select(reviewer_stats.c.counts).where(
-                reviewer_stats.c.project_id == p.id, reviewer_stats.c.user_id == user_id
-            )
-        ).scalar()
-        k = len(p.labels)
-        c = None if raw is None else _counts(raw, k)
-        if c is None or c.sum() == 0:
-            return None
-        m = c + prior_counts(k)
-        return [float(x) for x in np.diag(m) / m.sum(axis=1)]
 
     # -- overlap
     def _answers(self, conn: Connection, item_id: int) -> list[Any]:

@@ -32,8 +32,9 @@ from loopwise.learning import STRATEGIES, TrainedModel, featurize, tabular_featu
 from loopwise.learning import select as select_items
 from loopwise.service.base import Principal, ProjectRow, ServiceBase, Unit
 from loopwise.service.budget import REVIEW_PRIORITY
+from loopwise.service.intake import received_entry, write_items
 from loopwise.service.views import human_labeled
-from loopwise.store.bulk import bind_value, insert_rows, json_text, new_ids
+from loopwise.store.bulk import bind_value, insert_rows
 from loopwise.store.tables import decisions, items, routes, tasks
 
 FloatArray = npt.NDArray[np.float64]
@@ -53,62 +54,34 @@ def insert_pool_items(
     u: Unit, actor: Principal, p: ProjectRow, records: Sequence[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
     """Store pool items (route ``pool``, nothing else); their decision summaries."""
-    conn, n = u.conn, len(records)
-    item_ids = new_ids(conn, items, n)
-    exts = [r.get("external_id") for r in records]
-    metas = [dict(r.get("meta") or {}) for r in records]
-    at = bind_value(conn, items.c.created_at, u.now)
+    new = write_items(u, p, records)
     insert_rows(
-        conn,
-        items,
-        ("id", "project_id", "external_id", "data", "meta", "created_at"),
-        [
-            (item_ids[i], p.id, exts[i], json_text(r["data"]), json_text(metas[i]), at)
-            for i, r in enumerate(records)
-        ],
-    )
-    insert_rows(
-        conn,
+        u.conn,
         routes,
-        (
-            "item_id",
-            "project_id",
-            "route",
-            "reason",
-            "policy_version",
-            "inclusion_prob",
-            "initial",
-            "created_at",
-        ),
+        ("item_id", "project_id", "route", "reason", "policy_version", "inclusion_prob",
+         "initial", "created_at"),
         [
-            (i, p.id, Route.POOL.value, Reason.POOL.value, p.policy_version, 0.0, True, at)
-            for i in item_ids
+            (i, p.id, Route.POOL.value, Reason.POOL.value, p.policy_version, 0.0, True, new.at)
+            for i in new.ids
         ],
     )
-    received = []
-    for i in range(n):
-        entry: dict[str, Any] = {
-            "item_id": item_ids[i],
-            "meta": metas[i],
-            "route": Route.POOL.value,
-            "reason": Reason.POOL.value,
-            "inclusion_prob": 0.0,
-        }
-        if exts[i] is not None:
-            entry["external_id"] = exts[i]
-        received.append(entry)
+    received = [
+        received_entry(p, new, i, r, route=Route.POOL.value, reason=Reason.POOL.value,
+                       inclusion_prob=0.0)
+        for i, r in enumerate(records)
+    ]
     u.emit("items.received", p.name, actor, policy_version=p.policy_version, items=received)
     return [
         {
-            "item_id": item_ids[i],
-            "external_id": exts[i],
+            "item_id": item_id,
+            "external_id": ext,
             "route": Route.POOL.value,
             "reason": Reason.POOL.value,
             "label": None,
             "confidence": None,
             "decided_by": None,
         }
-        for i in range(n)
+        for item_id, ext in zip(new.ids, new.external_ids, strict=True)
     ]
 
 

@@ -32,7 +32,7 @@ from scipy.stats import binom
 from sqlalchemy import Connection, and_, func, select
 
 from loopwise.domain import DecisionSource, Reason, Route
-from loopwise.oversight import group_metrics, wilson
+from loopwise.oversight import group_metrics, weighted_wilson, wilson
 from loopwise.service.base import ProjectRow
 from loopwise.service.views import human_labeled
 from loopwise.store.tables import decisions, model_versions, routes
@@ -60,7 +60,7 @@ def holdout_accuracy(y: IntArray, pred: IntArray,
     ``weights`` (n,): each label's inverse inclusion probability. The loop asks people about
     uncertain items far more often than about confident ones, so the plain share of right
     answers on labeled items understates a model's accuracy on the stream; weighted
-    (Hájek), the interval is taken at Kish's effective sample size.
+    (Hájek), with :func:`loopwise.oversight.weighted_wilson`'s interval.
 
     >>> y = np.array([0, 0, 1, 1])
     >>> holdout_accuracy(y, np.array([0, 1, 1, 0]), np.array([10.0, 1, 10, 1]))["estimate"]
@@ -69,10 +69,7 @@ def holdout_accuracy(y: IntArray, pred: IntArray,
     right = pred == y
     if weights is None or len(y) == 0:
         return wilson(int(np.count_nonzero(right)), len(y)).to_dict()
-    w = np.asarray(weights, dtype=np.float64)
-    share = float(w[right].sum() / w.sum())
-    n_eff = float(w.sum() ** 2 / (w**2).sum())
-    out = wilson(share * n_eff, n_eff).to_dict()
+    out = weighted_wilson(right, weights).to_dict()
     out["labels"] = len(y)
     return out
 

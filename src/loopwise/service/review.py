@@ -100,7 +100,8 @@ class ReviewMixin(ConsensusMixin, ViewsMixin):
             n = min(n, allowance)  # the hour's review budget is spent: nothing until it frees
             if n == 0:
                 return []
-        if self._paused(u.conn, p, actor.id):
+        paused, class_accuracy = self._standing(u.conn, p, actor.id)
+        if paused:
             return []  # below the project's min_quality until an admin resumes them
         cap = p.policy.max_open_per_reviewer
         if cap is not None:
@@ -115,7 +116,7 @@ class ReviewMixin(ConsensusMixin, ViewsMixin):
             n=n,
             lease_seconds=p.policy.lease_seconds,
             now=u.now,
-            class_accuracy=self._class_accuracy(u.conn, p, actor.id),
+            class_accuracy=class_accuracy,
         )
         if p.policy.gold_rate > 0 and actor.role is Role.REVIEWER:
             got = self._with_gold(u, actor, p, n, got)

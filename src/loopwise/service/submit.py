@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,7 +10,6 @@ import numpy.typing as npt
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
-from loopwise.audit import canonical_json
 from loopwise.domain import DecisionSource, Reason, Role, Route, TaskState
 from loopwise.errors import InvalidInput, TooLarge
 from loopwise.learning import TrainedModel, featurize
@@ -19,10 +17,11 @@ from loopwise.routing import NoveltyDetector, RoutedBatch, proba_problems
 from loopwise.service.base import Principal, ProjectRow, Unit
 from loopwise.service.budget import OVERFLOW_REASONS, overflow, task_priority
 from loopwise.service.calibration import gate_of
+from loopwise.service.intake import received_entry, write_items
 from loopwise.service.pool import insert_pool_items
 from loopwise.service.views import ViewsMixin
-from loopwise.store.bulk import bind_value, insert_rows, items_by_external_id, json_text, new_ids
-from loopwise.store.tables import decisions, items, predictions, routes, tasks
+from loopwise.store.bulk import insert_rows, items_by_external_id, json_text
+from loopwise.store.tables import decisions, predictions, routes, tasks
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -77,10 +76,6 @@ def _probability_matrix(rows: list[Any] | FloatArray, k: int) -> FloatArray | No
         if not {type(x) for row in rows for x in row} <= _PLAIN_NUMBERS:
             return None  # strings, booleans, numpy scalars: row by row
     return None if proba_problems(mat, k) else mat
-
-
-def _data_hash(data: Any) -> str:
-    return hashlib.sha256(canonical_json(data).encode()).hexdigest()
 
 
 class SubmitMixin(ViewsMixin):
@@ -320,9 +315,8 @@ class SubmitMixin(ViewsMixin):
         priority = task_priority(route, reason, audited, batch.confidence, scored).tolist()
 
         # Plain Python values, once: the rows, the events and the reply share them.
-        item_ids = new_ids(conn, items, n)
-        exts = [r.get("external_id") for r in records]
-        metas = [dict(r.get("meta") or {}) for r in records]
+        new = write_items(u, p, records)
+        item_ids, exts, at = new.ids, new.external_ids, new.at
         routed = route.tolist()
         reasons = reason.tolist()
         stored = np.where(audited, Route.AUDITED.value, route).tolist()
@@ -335,16 +329,6 @@ class SubmitMixin(ViewsMixin):
         versions = [model_id if m else None for m in (scored & ~given).tolist()]
         tasked = np.flatnonzero(~auto | audited).tolist()
 
-        at = bind_value(conn, items.c.created_at, u.now)  # every created_at is a UTCDateTime
-        insert_rows(
-            conn,
-            items,
-            ("id", "project_id", "external_id", "data", "meta", "created_at"),
-            [
-                (item_ids[i], p.id, exts[i], json_text(r["data"]), json_text(metas[i]), at)
-                for i, r in enumerate(records)
-            ],
-        )
         insert_rows(
             conn,
             predictions,
@@ -403,20 +387,10 @@ class SubmitMixin(ViewsMixin):
                     "decided_by": DecisionSource.MODEL.value if decided else None,
                 }
             )
-            entry = {
-                "item_id": item_ids[i],
-                "data_sha256": _data_hash(rec["data"]),
-                "meta": metas[i],
-                "route": stored[i],
-                "reason": reasons[i],
-                "inclusion_prob": incl[i],
-            }
-            if p.policy.audit_inputs == "data":  # else the hash only (erasable inputs)
-                entry["data"] = rec["data"]
-            # Absent rather than null: what was not there (no external id, no model, no
-            # probabilities, no automatic decision) is simply left out.
-            if exts[i] is not None:
-                entry["external_id"] = exts[i]
+            entry = received_entry(p, new, i, rec, route=stored[i], reason=reasons[i],
+                                   inclusion_prob=incl[i])
+            # Absent rather than null: what was not there (no model, no probabilities, no
+            # automatic decision) is simply left out.
             if versions[i] is not None:
                 entry["model_version_id"] = versions[i]
                 if nov is not None:

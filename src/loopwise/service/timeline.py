@@ -19,7 +19,7 @@ from sqlalchemy import and_, select
 
 from loopwise.domain import Reason, Role, Route
 from loopwise.errors import InvalidInput
-from loopwise.oversight import wilson
+from loopwise.oversight import weighted_wilson
 from loopwise.service.base import Principal, ServiceBase, utcnow
 from loopwise.service.views import first_prediction_id, first_review_id
 from loopwise.store.tables import items, predictions, reviews, routes, users
@@ -97,14 +97,11 @@ class TimelineMixin(ServiceBase):
 
 
 def _hajek(audits: list[tuple[bool, float]]) -> dict[str, Any]:
-    """Weighted error share of answered audits ``(wrong, inclusion_prob)``, Wilson interval
-    at Kish's effective n."""
+    """Weighted error share of answered audits ``(wrong, inclusion_prob)`` with its
+    interval (:func:`loopwise.oversight.weighted_wilson`)."""
     if not audits:
         return {"estimate": None, "ci": [None, None], "n": 0}
-    w = np.array([1.0 / max(pi, 1e-9) for _, pi in audits])
-    wrong = np.array([bool(e) for e, _ in audits])
-    n_eff = float(w.sum() ** 2 / (w**2).sum())
-    share = float((w * wrong).sum() / w.sum())
-    iv = wilson(share * n_eff, n_eff)
-    return {"estimate": share, "ci": [None if math.isnan(x) else x for x in (iv.low, iv.high)],
-            "n": len(audits)}
+    iv = weighted_wilson([bool(e) for e, _ in audits],
+                         [1.0 / max(pi, 1e-9) for _, pi in audits])
+    return {"estimate": iv.estimate,
+            "ci": [None if math.isnan(x) else x for x in (iv.low, iv.high)], "n": len(audits)}
